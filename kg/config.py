@@ -1,0 +1,63 @@
+"""Store settings: from arguments, a TOML file, or the environment (in that order of precedence)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from kg.errors import ConfigError
+
+DEFAULT_PATH = ".kgqa/graph"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    """Where the graph lives.
+
+    Environment: ``KGQA_STORE`` (``embedded``/``neo4j``), ``KGQA_STORE_PATH``,
+    ``NEO4J_URI``, ``NEO4J_USER`` (or ``NEO4J_USERNAME``), ``NEO4J_PASSWORD``,
+    ``NEO4J_DATABASE``. A TOML file may hold the same keys under ``[store]``:
+    ``backend``, ``path``, ``uri``, ``user``, ``password``, ``database``.
+    """
+
+    backend: str = "embedded"
+    path: str = DEFAULT_PATH
+    uri: str = "bolt://127.0.0.1:7687"
+    user: str = "neo4j"
+    password: str | None = None
+    database: str = "neo4j"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> StoreConfig:
+        env = dict(os.environ if env is None else env)
+        return cls(
+            backend=env.get("KGQA_STORE", cls.backend),
+            path=env.get("KGQA_STORE_PATH", cls.path),
+            uri=env.get("NEO4J_URI", cls.uri),
+            user=env.get("NEO4J_USER", env.get("NEO4J_USERNAME", cls.user)),
+            password=env.get("NEO4J_PASSWORD"),
+            database=env.get("NEO4J_DATABASE", cls.database),
+        )
+
+    @classmethod
+    def load(cls, file: str | Path | None = None, **overrides: Any) -> StoreConfig:
+        """Environment, then ``file``'s ``[store]`` table, then non-None ``overrides``."""
+        config = cls.from_env()
+        if file is not None:
+            path = Path(file)
+            try:
+                data = tomllib.loads(path.read_text())
+            except FileNotFoundError as exc:
+                raise ConfigError(f"config file {path} not found") from exc
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+            table = data.get("store", {})
+            known = {f.name for f in fields(cls)}
+            unknown = set(table) - known
+            if unknown:
+                raise ConfigError(f"unknown [store] keys in {path}: {sorted(unknown)}; known: {sorted(known)}")
+            config = replace(config, **table)
+        return replace(config, **{k: v for k, v in overrides.items() if v is not None})

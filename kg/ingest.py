@@ -1,0 +1,248 @@
+"""Ingestion: stream a source file through a reader into a store, batch by batch.
+
+Each batch is validated first and then written in one transaction, so a crash
+or ``kill -9`` loses at most the batch in flight; since writes are idempotent,
+re-running the same ingest completes the graph with exact counts.
+
+Malformed records are skipped and reported (``file:line: reason``) by default;
+with ``strict=True`` the first one aborts the ingest before its batch is
+written (earlier batches stay stored).
+"""
+
+from __future__ import annotations
+
+import gc
+import queue
+import sys
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kg.errors import InvalidName, MalformedRecord, ReaderError, StrictModeAbort
+from kg.models import Batch, Entity, Relation, WriteResult
+from kg.readers.base import Reader, Record
+from kg.store.base import GraphStore, prepare
+
+T = TypeVar("T")
+
+DEFAULT_BATCH = 50_000
+MAX_REPORTED = 1000
+
+FORMATS = {
+    "triples": (".txt",),
+    "tsv": (".tsv",),
+    "csv": (".csv",),
+    "turtle": (".ttl",),
+    "nt": (".nt",),
+    "xml": (".rdf", ".owl", ".xml"),
+    "json-ld": (".jsonld", ".json"),
+}
+
+
+@dataclass(slots=True)
+class IngestReport:
+    """What an ingest did: records read, what the store created, and what was skipped."""
+
+    path: str
+    records: int = 0
+    batches: int = 0
+    written: WriteResult = field(default_factory=WriteResult)
+    malformed: list[MalformedRecord] = field(default_factory=list)
+    malformed_count: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "records": self.records,
+            "batches": self.batches,
+            "nodes_created": self.written.nodes_created,
+            "nodes_updated": self.written.nodes_updated,
+            "relationships_created": self.written.relationships_created,
+            "malformed": self.malformed_count,
+            "malformed_examples": [str(m) for m in self.malformed[:20]],
+            "seconds": round(self.seconds, 3),
+        }
+
+    def summary(self) -> str:
+        rate = self.records / self.seconds if self.seconds else 0.0
+        lines = [
+            f"{self.path}: {self.records:,} records in {self.seconds:.2f} s ({rate:,.0f}/s), {self.batches} batch(es); "
+            f"created {self.written.nodes_created:,} entities and {self.written.relationships_created:,} relations, "
+            f"updated {self.written.nodes_updated:,} entities",
+        ]
+        if self.malformed_count:
+            lines.append(f"skipped {self.malformed_count:,} malformed record(s):")
+            lines += [f"  {m}" for m in self.malformed[:20]]
+            if self.malformed_count > 20:
+                lines.append(f"  ... and {self.malformed_count - 20:,} more")
+        return "\n".join(lines)
+
+
+def guess_format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    for fmt, suffixes in FORMATS.items():
+        if suffix in suffixes:
+            return fmt
+    raise ReaderError(f"cannot tell the format of {path.name} from its extension; pass --format "
+                      f"({', '.join(FORMATS)})")
+
+
+def make_reader(fmt: str, **options: Any) -> Reader:
+    """The reader for ``fmt`` with its options (``delimiter``, ``columns``, ``encoding``, ``source_name``)."""
+    if fmt in ("triples", "tsv", "csv"):
+        from kg.readers.delimited import DelimitedReader
+
+        delim = options.pop("delimiter", None) or {"tsv": "\t", "csv": ","}.get(fmt)
+        return DelimitedReader(delimiter=delim, **options)
+    if fmt in ("turtle", "nt", "xml", "json-ld"):
+        from kg.readers.rdf import RDFReader
+
+        options.pop("delimiter", None)
+        options.pop("columns", None)
+        options.pop("encoding", None)
+        return RDFReader(format=fmt, **options)
+    raise ReaderError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+
+def ingest(store: GraphStore, path: str | Path, *, fmt: str | None = None, strict: bool = False,
+           batch_size: int = DEFAULT_BATCH, progress: bool = True, **reader_options: Any) -> IngestReport:
+    """Load ``path`` into ``store``; returns an :class:`IngestReport`.
+
+    Raises:
+        ReaderError: the file cannot be read at all (nothing is written).
+        StrictModeAbort: ``strict`` and a malformed record was met.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ReaderError(f"{path} not found; give the path of a file to ingest")
+    if path.is_dir():
+        raise ReaderError(f"{path} is a folder; give one file (or loop over the files)")
+    fmt = fmt or guess_format(path)
+    reader = make_reader(fmt, **reader_options)
+    report = IngestReport(path=str(path))
+    start = time.perf_counter()
+    bar = _progress(path, progress)
+    # Records are freed by reference counting; the cyclic collector only rescans the
+    # live batch over and over (it took 60% of the time of prepare()).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for batch, issues in prefetch(_batches(reader.read(path), batch_size, report)):
+            if issues and strict:
+                raise StrictModeAbort(issues[0], report.batches)
+            _keep(report, issues)
+            try:
+                prepared = prepare(batch)  # validate names and values before anything of this batch is written
+            except (InvalidName, ValueError) as exc:
+                if strict:
+                    raise StrictModeAbort(MalformedRecord(path.name, 0, str(exc)), report.batches) from exc
+                prepared = prepare(_drop_invalid(batch, path.name, report))
+            report.written += store.write(prepared)
+            report.batches += 1
+            if bar is not None:
+                bar.update(len(batch) + len(issues))
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+        if bar is not None:
+            bar.close()
+        report.seconds = time.perf_counter() - start
+    return report
+
+
+def _batches(records: Iterator[Record], size: int, report: IngestReport) -> Iterable[tuple[Batch, list[MalformedRecord]]]:
+    batch = Batch()
+    issues: list[MalformedRecord] = []
+    n = 0
+    for rec in records:
+        if isinstance(rec, Relation):
+            batch.relations.append(rec)
+        elif isinstance(rec, Entity):
+            batch.entities.append(rec)
+        else:
+            issues.append(rec)
+            continue
+        n += 1
+        report.records += 1
+        if n >= size:
+            yield batch, issues
+            batch, issues, n = Batch(), [], 0
+    if n or issues:
+        yield batch, issues
+
+
+def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
+    """Iterate ``items`` in a background thread, ``depth`` items ahead.
+
+    Reading and parsing the next batch (Python) then overlaps with writing the
+    current one (the databases release the GIL while they work). An exception in
+    the reader is re-raised here; stopping early stops the thread.
+    """
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(("done", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            q.put(("error", exc))
+
+    thread = threading.Thread(target=produce, name="kgqa-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = q.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def _keep(report: IngestReport, issues: list[MalformedRecord]) -> None:
+    report.malformed_count += len(issues)
+    room = MAX_REPORTED - len(report.malformed)
+    if room > 0:
+        report.malformed.extend(issues[:room])
+
+
+def _drop_invalid(batch: Batch, fname: str, report: IngestReport) -> Batch:
+    """Keep the records of ``batch`` that validate on their own; report the others."""
+    kept = Batch()
+    for rec in [*batch.entities, *batch.relations]:
+        single = Batch(entities=[rec]) if isinstance(rec, Entity) else Batch(relations=[rec])  # type: ignore[list-item]
+        try:
+            prepare(single)
+        except (InvalidName, ValueError) as exc:
+            _keep(report, [MalformedRecord(fname, 0, f"{_describe(rec)}: {exc}")])
+            continue
+        (kept.entities if isinstance(rec, Entity) else kept.relations).append(rec)  # type: ignore[arg-type]
+    return kept
+
+
+def _describe(rec: Entity | Relation) -> str:
+    return f"entity {rec.id!r}" if isinstance(rec, Entity) else f"relation {rec.head!r} -[{rec.type}]-> {rec.tail!r}"
+
+
+def _progress(path: Path, enabled: bool) -> Any:
+    if not enabled or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(desc=path.name, unit=" rec", unit_scale=True, file=sys.stderr)

@@ -1,0 +1,379 @@
+"""The embedded store: LadybugDB (the maintained fork of Kùzu), in process, in a folder.
+
+No Java, no Docker, no server: ``EmbeddedStore("data/graph")`` opens (or creates)
+``data/graph/graph.lbug``. One process at a time may open a store for writing;
+another process gets :class:`~kg.errors.StoreUnavailable` saying which holds it.
+
+Schema: one node table ``Entity(id PK, name, aliases, labels, keys, props)`` and
+one relationship table per relationship type, created the first time a type is
+written, so ``MATCH (m)-[:DIRECTED_BY]->(p)`` works as in Neo4j. Node and edge
+properties are kept as a JSON string (``props``) since the database has a fixed
+schema.
+
+Writes: a batch runs in one transaction. Entities new to the store and relations
+with a new endpoint are bulk-loaded with ``COPY ... FROM`` an Arrow table (such a
+relation cannot exist yet); the rest goes through ``MERGE``. That keeps a fresh
+load fast and a re-load idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from kg.cypher_guard import check_read_only
+from kg.errors import QueryError, ReadOnlyViolation, StoreUnavailable
+from kg.models import CypherResult, Entity, GraphStats, Relation, WriteResult
+from kg.names import check_identifier, lookup_key, relation_type
+from kg.store.base import (
+    DEFAULT_ROW_LIMIT,
+    DEFAULT_TIMEOUT_S,
+    EdgeRow,
+    GraphExport,
+    GraphStore,
+    NodeRow,
+    build_export,
+    check_direction,
+    PreparedBatch,
+    merge_node,
+    plan_write,
+)
+from kg.store.traverse import bfs_edges
+
+DB_FILE = "graph.lbug"
+_NODE_DDL = (
+    "CREATE NODE TABLE IF NOT EXISTS Entity(id STRING PRIMARY KEY, name STRING, aliases STRING[], "
+    "labels STRING[], keys STRING[], props STRING)"
+)
+_NODE_COLS = "n.id, n.name, n.aliases, n.labels, n.keys, n.props"
+
+
+class EmbeddedStore(GraphStore):
+    """A :class:`GraphStore` in a local folder (the default backend).
+
+    Args:
+        path: folder of the store; created if missing.
+        read_only: open the database files read-only (several readers may share them).
+        threads: worker threads of the database (0: all cores).
+    """
+
+    name = "embedded"
+
+    def __init__(self, path: str | Path, *, read_only: bool = False, threads: int = 0) -> None:
+        import ladybug
+
+        self.path = Path(path)
+        if self.path.exists() and not self.path.is_dir():
+            raise StoreUnavailable(f"{self.path} is a file; the embedded store needs a folder path")
+        if read_only and not (self.path / DB_FILE).exists():
+            raise StoreUnavailable(f"no graph at {self.path}; ingest something first (kgqa ingest FILE)")
+        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            # No checkpoint after every commit: one per 20k-triple batch made ingestion
+            # 5x slower. Commits are durable in the write-ahead log; flush() (end of an
+            # ingest) and close() checkpoint it into the database file.
+            self._db = ladybug.Database(str(self.path / DB_FILE), read_only=read_only, max_num_threads=threads,
+                                        auto_checkpoint=False)
+        except RuntimeError as exc:
+            msg = str(exc).splitlines()[0]
+            if "lock" in msg.lower():
+                raise StoreUnavailable(
+                    f"the graph at {self.path} is open in another process ({msg}); "
+                    "wait for it to finish or stop it, then retry"
+                ) from exc
+            raise StoreUnavailable(f"cannot open the graph at {self.path}: {msg}") from exc
+        self._conn = ladybug.Connection(self._db, num_threads=threads)
+        self.read_only = read_only
+        if not read_only:
+            self._conn.execute(_NODE_DDL)
+        self._rel_tables = set(self._list_rel_tables())
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _run(self, query: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
+        result = self._conn.execute(query, params or {})
+        assert not isinstance(result, list)
+        return result.get_all()
+
+    def _list_rel_tables(self) -> list[str]:
+        return [row[1] for row in self._run("CALL show_tables() RETURN *") if row[2] == "REL"]
+
+    def _ensure_rel_table(self, rel: str) -> None:
+        if rel not in self._rel_tables:
+            check_identifier(rel)
+            self._conn.execute(
+                f"CREATE REL TABLE IF NOT EXISTS `{rel}`(FROM Entity TO Entity, sources STRING[], props STRING)"
+            )
+            self._rel_tables.add(rel)
+
+    def _rel_count(self, rel: str) -> int:
+        return int(self._run(f"MATCH ()-[r:`{rel}`]->() RETURN count(r)")[0][0])
+
+    # -- writing ---------------------------------------------------------------------------
+    def write(self, prep: PreparedBatch) -> WriteResult:
+        for rel in prep.edges:
+            self._ensure_rel_table(rel)
+        result = WriteResult()
+        self._conn.execute("BEGIN TRANSACTION")
+        try:
+            existing = {row[0]: row for row in self._run(
+                f"UNWIND $ids AS i MATCH (n:Entity {{id: i}}) RETURN {_NODE_COLS}",
+                {"ids": list(prep.nodes.keys() | prep.endpoint_ids)})}
+            plan = plan_write(prep, existing)
+            if plan.new_nodes:
+                frame = pa.table(_node_columns(plan.new_nodes), schema=_NODE_SCHEMA)  # noqa: F841 (read by COPY)
+                self._conn.execute("COPY Entity FROM frame")
+                result.nodes_created += len(plan.new_nodes)
+            changed = [row for row in plan.known_nodes if _update(existing[row.id], row)]
+            if changed:
+                self._run(
+                    "UNWIND $rows AS r MATCH (n:Entity {id: r.id}) SET n.name = r.name, n.aliases = r.aliases, "
+                    "n.labels = r.labels, n.keys = r.keys, n.props = r.props",
+                    {"rows": [_node_params(r) for r in changed]},
+                )
+                result.nodes_updated += len(changed)
+            for rel in prep.edges:
+                result.relationships_created += self._write_edges(rel, plan.fresh_edges[rel], plan.known_edges[rel])
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        return result
+
+    def _write_edges(self, rel: str, fresh: list[EdgeRow], known: list[EdgeRow]) -> int:
+        # For relations between existing entities, read the stored edges of their heads
+        # (a cheap adjacency scan), bulk-load the missing ones and update only those
+        # whose sources or props change.
+        changed: list[dict[str, Any]] = []
+        if known:
+            stored = {(h, t): (src, props) for h, t, src, props in self._run(
+                f"UNWIND $heads AS h MATCH (a:Entity {{id: h}})-[e:`{rel}`]->(b:Entity) "
+                "RETURN a.id, b.id, e.sources, e.props",
+                {"heads": list({e.h for e in known})},
+            )}
+            for e in known:
+                old = stored.get((e.h, e.t))
+                if old is None:
+                    fresh.append(e)
+                    continue
+                sources = list(dict.fromkeys([*(old[0] or []), *e.sources]))
+                props = {**_props(old[1]), **e.props}
+                if sources != (old[0] or []) or props != _props(old[1]):
+                    changed.append({"h": e.h, "t": e.t, "sources": sources, "props": _json(props)})
+        if fresh:
+            frame = pa.table(  # noqa: F841 (read by COPY)
+                {"from": [e.h for e in fresh], "to": [e.t for e in fresh],
+                 "sources": [e.sources for e in fresh], "props": [_json(e.props) for e in fresh]},
+                schema=_EDGE_SCHEMA,
+            )
+            self._conn.execute(f"COPY `{rel}` FROM frame")
+        if changed:
+            self._run(
+                f"UNWIND $rows AS r MATCH (a:Entity {{id: r.h}})-[e:`{rel}`]->(b:Entity {{id: r.t}}) "
+                "SET e.sources = r.sources, e.props = r.props",
+                {"rows": changed},
+            )
+        return len(fresh)
+
+    def flush(self) -> None:
+        """Checkpoint the write-ahead log into the database file (close() does it too)."""
+        self._conn.execute("CHECKPOINT")
+
+    def delete_entities(self, ids: Sequence[str]) -> int:
+        found = self._run("UNWIND $ids AS i MATCH (n:Entity {id: i}) RETURN count(n)", {"ids": list(ids)})
+        self._run("UNWIND $ids AS i MATCH (n:Entity {id: i}) DETACH DELETE n", {"ids": list(ids)})
+        return int(found[0][0])
+
+    def delete_relations(self, relations: Sequence[Relation]) -> int:
+        deleted = 0
+        for rel, rows in _group_pairs(relations).items():
+            if rel not in self._rel_tables:
+                continue
+            before = self._rel_count(rel)
+            self._run(f"UNWIND $rows AS r MATCH (a:Entity {{id: r.h}})-[e:`{rel}`]->(b:Entity {{id: r.t}}) DELETE e",
+                      {"rows": rows})
+            deleted += before - self._rel_count(rel)
+        return deleted
+
+    def clear(self) -> None:
+        self._run("MATCH (n:Entity) DETACH DELETE n")
+
+    # -- reading ---------------------------------------------------------------------------
+    def get_entity(self, entity_id: str) -> Entity | None:
+        rows = self._run(f"MATCH (n:Entity {{id: $id}}) RETURN {_NODE_COLS}", {"id": entity_id})
+        return _entity(rows[0]) if rows else None
+
+    def find_by_name(self, text: str, limit: int = 20) -> list[Entity]:
+        rows = self._run(
+            f"MATCH (n:Entity) WHERE list_contains(n.keys, $k) RETURN {_NODE_COLS} ORDER BY n.id LIMIT $limit",
+            {"k": lookup_key(text), "limit": limit},
+        )
+        return [_entity(r) for r in rows]
+
+    def edges_of(self, ids: Sequence[str], direction: str = "both", types: Sequence[str] | None = None,
+                 limit: int = 100000) -> list[Relation]:
+        """Relations touching any of ``ids`` (at most ``limit``); the primitive behind neighbours and subgraph."""
+        check_direction(direction)
+        where = "WHERE label(r) IN $types " if types else ""
+        params: dict[str, Any] = {"ids": list(ids), "limit": limit}
+        if types:
+            params["types"] = [relation_type(t) for t in types]
+        out: dict[tuple[str, str, str], Relation] = {}
+        patterns = {"out": ["(a:Entity {id: i})-[r]->(b:Entity)"], "in": ["(a:Entity)-[r]->(b:Entity {id: i})"]}
+        for pattern in patterns.get(direction, patterns["out"] + patterns["in"]):
+            query = (f"UNWIND $ids AS i MATCH {pattern} {where}"
+                     "RETURN a.id, label(r), b.id, r.sources, r.props LIMIT $limit")
+            for h, rel, tl, sources, props in self._run(query, params):
+                if len(out) >= limit:
+                    break
+                out.setdefault((h, rel, tl), Relation(h, rel, tl, _props(props), list(sources or [])))
+        return list(out.values())
+
+    def neighbours(self, entity_id: str, direction: str = "both", types: Sequence[str] | None = None,
+                   limit: int = 1000) -> list[Relation]:
+        return self.edges_of([entity_id], direction, types, limit)
+
+    def subgraph(self, seeds: Sequence[str], hops: int = 2, max_edges: int = 10000) -> list[Relation]:
+        return bfs_edges(self.edges_of, seeds, hops, max_edges)
+
+    def stats(self) -> GraphStats:
+        entities = int(self._run("MATCH (n:Entity) RETURN count(n)")[0][0])
+        per_type = {rel: self._rel_count(rel) for rel in sorted(self._rel_tables)}
+        per_type = {k: v for k, v in per_type.items() if v}
+        labels = dict(self._run("MATCH (n:Entity) UNWIND n.labels AS l RETURN l, count(*)"))
+        return GraphStats(entities, sum(per_type.values()), per_type, {k: int(v) for k, v in labels.items()})
+
+    def export(self, seeds: Sequence[str] | None = None, hops: int = 2) -> GraphExport:
+        if seeds is None:
+            nodes = [(r[0], r[1]) for r in self._run("MATCH (n:Entity) RETURN n.id, n.name")]
+            edges: list[tuple[str, str, str]] = []
+            for rel in sorted(self._rel_tables):
+                edges.extend((h, rel, t) for h, t in self._run(f"MATCH (a)-[:`{rel}`]->(b) RETURN a.id, b.id"))
+            return build_export(nodes, edges)
+        rels = self.subgraph(seeds, hops, max_edges=10**9)
+        ids = sorted({*seeds, *(r.head for r in rels), *(r.tail for r in rels)})
+        names = self._run("UNWIND $ids AS i MATCH (n:Entity {id: i}) RETURN n.id, n.name", {"ids": ids})
+        return build_export([(a, b) for a, b in names], [(r.head, r.type, r.tail) for r in rels])
+
+    def cypher(self, query: str, params: dict[str, Any] | None = None, *, limit: int = DEFAULT_ROW_LIMIT,
+               timeout_s: float = DEFAULT_TIMEOUT_S) -> CypherResult:
+        check_read_only(query)
+        self._conn.set_query_timeout(int(timeout_s * 1000))
+        self._conn.execute("BEGIN TRANSACTION READ ONLY")
+        try:
+            # Parameters (even none) make the database refuse several statements in one call.
+            result = self._conn.execute(query, dict(params or {}))
+            assert not isinstance(result, list)
+            columns = result.get_column_names()
+            rows: list[list[Any]] = []
+            truncated = False
+            while result.has_next():
+                if len(rows) == limit:
+                    truncated = True
+                    break
+                rows.append([_plain(v) for v in result.get_next()])
+        except RuntimeError as exc:
+            msg = str(exc).splitlines()[0]
+            if "read-only" in msg or "read only" in msg.lower():
+                raise ReadOnlyViolation(f"the database refused a write: {msg}") from exc
+            if "Interrupted" in msg:
+                raise QueryError(f"the query ran past its {timeout_s:g} s timeout; narrow it or add LIMIT") from exc
+            raise QueryError(f"query failed: {msg}") from exc
+        finally:
+            try:
+                self._conn.execute("ROLLBACK")
+            except RuntimeError:
+                pass  # the query itself ended the transaction
+            self._conn.set_query_timeout(0)
+        return CypherResult(columns=columns, rows=rows, truncated=truncated)
+
+    def close(self) -> None:
+        conn, db = getattr(self, "_conn", None), getattr(self, "_db", None)
+        if conn is not None and not self.read_only:
+            conn.execute("CHECKPOINT")
+        if conn is not None:
+            conn.close()
+            self._conn = None  # type: ignore[assignment]
+        if db is not None:
+            db.close()
+            self._db = None  # type: ignore[assignment]
+
+
+# -- row conversion ------------------------------------------------------------------------
+_STRINGS = pa.list_(pa.string())
+_NODE_SCHEMA = pa.schema([("id", pa.string()), ("name", pa.string()), ("aliases", _STRINGS),
+                          ("labels", _STRINGS), ("keys", _STRINGS), ("props", pa.string())])
+_EDGE_SCHEMA = pa.schema([("from", pa.string()), ("to", pa.string()), ("sources", _STRINGS), ("props", pa.string())])
+
+
+def _json(d: dict[str, Any]) -> str:
+    return json.dumps(d, sort_keys=True, ensure_ascii=False) if d else "{}"
+
+
+def _props(text: str | None) -> dict[str, Any]:
+    return json.loads(text) if text else {}
+
+
+def _node_columns(rows: list[NodeRow]) -> dict[str, list[Any]]:
+    return {
+        "id": [r.id for r in rows],
+        "name": [r.name if r.name is not None else r.id for r in rows],
+        "aliases": [r.aliases for r in rows],
+        "labels": [r.labels for r in rows],
+        "keys": [r.keys or [lookup_key(r.id)] for r in rows],
+        "props": [_json(r.props) for r in rows],
+    }
+
+
+def _node_params(r: NodeRow) -> dict[str, Any]:
+    return {"id": r.id, "name": r.name, "aliases": r.aliases, "labels": r.labels, "keys": r.keys,
+            "props": _json(r.props)}
+
+
+def _update(stored: list[Any], row: NodeRow) -> bool:
+    """Merge the stored node into ``row`` (in place); True if that changes what is stored."""
+    _, name, aliases, labels, keys, props = stored
+    merged = NodeRow(row.id, name, list(aliases or []), list(labels or []), list(keys or []), _props(props))
+    merge_node(merged, Entity(row.id, row.name, row.aliases, [], row.props))
+    for lab in row.labels:
+        if lab not in merged.labels:
+            merged.labels.append(lab)
+    before = (name, aliases or [], labels or [], keys or [], _props(props))
+    row.name, row.aliases, row.labels, row.keys, row.props = (
+        merged.name, merged.aliases, merged.labels, merged.keys, merged.props)
+    return before != (row.name, row.aliases, row.labels, row.keys, row.props)
+
+
+def _entity(row: list[Any]) -> Entity:
+    nid, name, aliases, labels, _keys, props = row
+    return Entity(id=nid, name=name, aliases=list(aliases or []), labels=list(labels or []), properties=_props(props))
+
+
+def _group_pairs(relations: Sequence[Relation]) -> dict[str, list[dict[str, str]]]:
+    groups: dict[str, list[dict[str, str]]] = {}
+    for r in relations:
+        groups.setdefault(relation_type(r.type), []).append({"h": r.head, "t": r.tail})
+    return groups
+
+
+_INTERNAL = re.compile(r"^_(ID|SRC|DST)$")
+
+
+def _plain(value: Any) -> Any:
+    """Query values as plain JSON-able data: nodes and relationships become dicts."""
+    if isinstance(value, dict):
+        if "_NODES" in value:  # a path
+            return {"nodes": [_plain(n) for n in value["_NODES"]], "relationships": [_plain(r) for r in value["_RELS"]]}
+        out = {k: _plain(v) for k, v in value.items() if not _INTERNAL.match(k) and k not in ("keys", "_LABEL")}
+        if "_LABEL" in value:
+            out["_type" if "_SRC" in value else "_label"] = value["_LABEL"]
+        if isinstance(out.get("props"), str):
+            out.update(_props(out.pop("props")))
+        return out
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value

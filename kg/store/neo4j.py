@@ -1,0 +1,319 @@
+"""The Neo4j store: the official ``neo4j`` driver over Bolt.
+
+* A uniqueness constraint on ``Entity.id``, a range index on ``Entity.name`` and a
+  full-text index ``entity_names`` on names and aliases are created on connect.
+* Relationship types come from the data (``directed_by`` → ``DIRECTED_BY``),
+  validated by :func:`kg.names.relation_type` and escaped with backticks; labels
+  from ``rdf:type`` become real node labels the same way.
+* Writes are batched with ``UNWIND`` and grouped by relationship type (and label
+  set), in one managed transaction per batch, which the driver retries on
+  transient errors (deadlocks, leader switches).
+* Exploration queries run in READ access-mode transactions, so the database
+  itself refuses any write, with a timeout and a row limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from kg.cypher_guard import check_read_only
+from kg.errors import QueryError, ReadOnlyViolation, StoreUnavailable
+from kg.models import CypherResult, Entity, GraphStats, Relation, WriteResult
+from kg.names import check_identifier, lookup_key, relation_type
+from kg.store.base import (
+    DEFAULT_ROW_LIMIT,
+    DEFAULT_TIMEOUT_S,
+    GraphExport,
+    GraphStore,
+    EdgeRow,
+    NodeRow,
+    PreparedBatch,
+    build_export,
+    plan_write,
+    check_direction,
+)
+from kg.store.traverse import bfs_edges
+
+CHUNK = 10_000  # rows per UNWIND
+_SCHEMA = (
+    "CREATE CONSTRAINT entity_id IF NOT EXISTS FOR (n:Entity) REQUIRE n.id IS UNIQUE",
+    "CREATE INDEX entity_name IF NOT EXISTS FOR (n:Entity) ON (n.name)",
+    # Eventually consistent: Lucene updates leave the commit path (they cost ~40% of a bulk load).
+    "CREATE FULLTEXT INDEX entity_names IF NOT EXISTS FOR (n:Entity) ON EACH [n.name, n.aliases, n.keys] "
+    "OPTIONS {indexConfig: {`fulltext.eventually_consistent`: true}}",
+)
+_NODE_RETURN = "n.id AS id, n.name AS name, n.aliases AS aliases, labels(n) AS labels, properties(n) AS props"
+_ENTITY_FIELDS = {"id", "name", "aliases", "keys"}
+
+
+class Neo4jStore(GraphStore):
+    """A :class:`GraphStore` on a Neo4j server.
+
+    Args:
+        uri: Bolt URI, e.g. ``bolt://127.0.0.1:7687``.
+        user, password: credentials (``password=None`` for a server without auth).
+        database: the database to use (Community edition has one user database, ``neo4j``).
+    """
+
+    name = "neo4j"
+
+    def __init__(self, uri: str, user: str = "neo4j", password: str | None = None, *,
+                 database: str = "neo4j", connect_timeout_s: float = 10.0) -> None:
+        import neo4j
+        from neo4j.exceptions import AuthError, ServiceUnavailable
+
+        self._neo4j = neo4j
+        self.uri = uri
+        self.database = database
+        auth = (user, password) if password is not None else None
+        try:
+            self._driver = neo4j.GraphDatabase.driver(uri, auth=auth, connection_timeout=connect_timeout_s,
+                                                      max_transaction_retry_time=30.0)
+            self._driver.verify_connectivity()
+        except AuthError as exc:
+            raise StoreUnavailable(f"Neo4j at {uri} refused the credentials of user {user!r}; "
+                                   "set NEO4J_USER and NEO4J_PASSWORD") from exc
+        except (ServiceUnavailable, OSError, ValueError) as exc:
+            raise StoreUnavailable(f"cannot reach Neo4j at {uri} ({exc}); start it "
+                                   "(tools/neo4j/start.sh or docker compose up neo4j) or set NEO4J_URI") from exc
+        for statement in _SCHEMA:
+            self._driver.execute_query(statement, database_=database)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _read(self, query: str, **params: Any) -> list[Any]:
+        records, _, _ = self._driver.execute_query(query, params, database_=self.database,
+                                                   routing_=self._neo4j.RoutingControl.READ)
+        return list(records)
+
+    def _write_tx(self, work: Any) -> Any:
+        with self._driver.session(database=self.database) as session:
+            return session.execute_write(work)
+
+    # -- writing ---------------------------------------------------------------------------
+    def write(self, prep: PreparedBatch) -> WriteResult:
+        ids = list(prep.nodes.keys() | prep.endpoint_ids)
+
+        def work(tx: Any) -> WriteResult:
+            existing = {r["id"] for r in tx.run(
+                "UNWIND $ids AS i MATCH (n:Entity {id: i}) RETURN n.id AS id", ids=ids)}
+            plan = plan_write(prep, existing)
+            result = WriteResult()
+            for labels, rows in _by_labels(plan.new_nodes).items():
+                for chunk in _chunks(rows):
+                    result.nodes_created += tx.run(
+                        f"UNWIND $rows AS r CREATE (n:Entity{labels}) "
+                        "SET n.id = r.id, n.name = r.name, n.aliases = r.aliases, n.keys = r.keys, n += r.props",
+                        rows=chunk).consume().counters.nodes_created
+            for labels, rows in _by_labels(plan.known_nodes).items():
+                for chunk in _chunks(rows):
+                    tx.run(
+                        "UNWIND $rows AS r MATCH (n:Entity {id: r.id}) "
+                        "SET n.name = coalesce(r.name, n.name), "
+                        "n.aliases = n.aliases + [a IN r.aliases WHERE NOT a IN n.aliases], "
+                        "n.keys = n.keys + [k IN r.keys WHERE NOT k IN n.keys], "
+                        f"n += r.props {('SET n' + labels) if labels else ''}",
+                        rows=chunk).consume()
+                    result.nodes_updated += len(chunk)
+            for rel in prep.edges:
+                check_identifier(rel)
+                for chunk in _chunks(_edge_params(plan.fresh_edges[rel])):
+                    result.relationships_created += tx.run(
+                        "UNWIND $rows AS r MATCH (a:Entity {id: r.h}) MATCH (b:Entity {id: r.t}) "
+                        f"CREATE (a)-[e:`{rel}`]->(b) SET e.sources = r.sources, e += r.props",
+                        rows=chunk).consume().counters.relationships_created
+                for chunk in _chunks(_edge_params(plan.known_edges[rel])):
+                    result.relationships_created += tx.run(
+                        "UNWIND $rows AS r MATCH (a:Entity {id: r.h}) MATCH (b:Entity {id: r.t}) "
+                        f"MERGE (a)-[e:`{rel}`]->(b) ON CREATE SET e.sources = r.sources, e += r.props "
+                        "WITH e, r, [s IN r.sources WHERE NOT s IN e.sources] AS more "
+                        "WHERE size(more) > 0 OR any(k IN keys(r.props) WHERE e[k] <> r.props[k] OR e[k] IS NULL) "
+                        "SET e.sources = e.sources + more, e += r.props",
+                        rows=chunk).consume().counters.relationships_created
+            return result
+
+        return self._write_tx(work)  # type: ignore[no-any-return]
+
+    def delete_entities(self, ids: Sequence[str]) -> int:
+        def work(tx: Any) -> int:
+            summary = tx.run("UNWIND $ids AS i MATCH (n:Entity {id: i}) DETACH DELETE n", ids=list(ids)).consume()
+            return int(summary.counters.nodes_deleted)
+
+        return int(self._write_tx(work))
+
+    def delete_relations(self, relations: Sequence[Relation]) -> int:
+        groups: dict[str, list[dict[str, str]]] = {}
+        for r in relations:
+            groups.setdefault(relation_type(r.type), []).append({"h": r.head, "t": r.tail})
+
+        def work(tx: Any) -> int:
+            n = 0
+            for rel, rows in groups.items():
+                summary = tx.run(f"UNWIND $rows AS r MATCH (:Entity {{id: r.h}})-[e:`{rel}`]->(:Entity {{id: r.t}}) "
+                                 "DELETE e", rows=rows).consume()
+                n += summary.counters.relationships_deleted
+            return n
+
+        return int(self._write_tx(work))
+
+    def clear(self) -> None:
+        with self._driver.session(database=self.database) as session:
+            session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
+
+    # -- reading ---------------------------------------------------------------------------
+    def get_entity(self, entity_id: str) -> Entity | None:
+        rows = self._read(f"MATCH (n:Entity {{id: $id}}) RETURN {_NODE_RETURN}", id=entity_id)
+        return _entity(rows[0]) if rows else None
+
+    def find_by_name(self, text: str, limit: int = 20) -> list[Entity]:
+        key = lookup_key(text)
+        if not key:
+            return []
+        # The full-text index narrows the candidates; the folded keys decide exact equality.
+        rows = self._read(
+            "CALL db.index.fulltext.queryNodes('entity_names', $q, {limit: 1000}) YIELD node AS n "
+            f"WITH n WHERE $key IN n.keys RETURN {_NODE_RETURN} ORDER BY n.id LIMIT $limit",
+            q=_lucene_phrase(key), key=key, limit=limit,
+        )
+        return [_entity(r) for r in rows]
+
+    def edges_of(self, ids: Sequence[str], direction: str = "both", types: Sequence[str] | None = None,
+                 limit: int = 100000) -> list[Relation]:
+        """Relations touching any of ``ids`` (at most ``limit``)."""
+        check_direction(direction)
+        pattern = {"out": "(a:Entity {id: i})-[r]->(b)", "in": "(a)-[r]->(b:Entity {id: i})",
+                   "both": "(x:Entity {id: i})-[r]-()"}[direction]
+        where = "WHERE type(r) IN $types " if types else ""
+        rows = self._read(
+            f"UNWIND $ids AS i MATCH {pattern} {where}WITH DISTINCT r LIMIT $limit "
+            "RETURN startNode(r).id AS h, type(r) AS t, endNode(r).id AS tl, properties(r) AS props",
+            ids=list(ids), limit=limit, types=[relation_type(t) for t in types or []],
+        )
+        out = []
+        for row in rows:
+            props = dict(row["props"])
+            sources = list(props.pop("sources", []) or [])
+            out.append(Relation(row["h"], row["t"], row["tl"], props, sources))
+        return out
+
+    def neighbours(self, entity_id: str, direction: str = "both", types: Sequence[str] | None = None,
+                   limit: int = 1000) -> list[Relation]:
+        return self.edges_of([entity_id], direction, types, limit)
+
+    def subgraph(self, seeds: Sequence[str], hops: int = 2, max_edges: int = 10000) -> list[Relation]:
+        return bfs_edges(self.edges_of, seeds, hops, max_edges)
+
+    def stats(self) -> GraphStats:
+        entities = self._read("MATCH (n:Entity) RETURN count(n) AS c")[0]["c"]
+        per_type = {r["t"]: r["c"] for r in self._read("MATCH ()-[r]->() RETURN type(r) AS t, count(r) AS c")}
+        labels = {r["l"]: r["c"] for r in self._read(
+            "MATCH (n:Entity) UNWIND labels(n) AS l WITH l WHERE l <> 'Entity' RETURN l, count(*) AS c")}
+        return GraphStats(int(entities), sum(per_type.values()), per_type, labels)
+
+    def export(self, seeds: Sequence[str] | None = None, hops: int = 2) -> GraphExport:
+        if seeds is None:
+            nodes = [(r["id"], r["name"]) for r in self._read("MATCH (n:Entity) RETURN n.id AS id, n.name AS name")]
+            edges = [(r["h"], r["t"], r["tl"]) for r in self._read(
+                "MATCH (a:Entity)-[r]->(b:Entity) RETURN a.id AS h, type(r) AS t, b.id AS tl")]
+            return build_export(nodes, edges)
+        rels = self.subgraph(seeds, hops, max_edges=10**9)
+        ids = sorted({*seeds, *(r.head for r in rels), *(r.tail for r in rels)})
+        nodes = [(r["id"], r["name"]) for r in self._read(
+            "UNWIND $ids AS i MATCH (n:Entity {id: i}) RETURN n.id AS id, n.name AS name", ids=ids)]
+        return build_export(nodes, [(r.head, r.type, r.tail) for r in rels])
+
+    def cypher(self, query: str, params: dict[str, Any] | None = None, *, limit: int = DEFAULT_ROW_LIMIT,
+               timeout_s: float = DEFAULT_TIMEOUT_S) -> CypherResult:
+        from neo4j.exceptions import ClientError, Neo4jError
+
+        check_read_only(query)
+        @self._neo4j.unit_of_work(timeout=timeout_s)
+        def work(tx: Any) -> CypherResult:
+            result = tx.run(query, dict(params or {}))
+            columns = list(result.keys())
+            rows = []
+            truncated = False
+            for record in result:
+                if len(rows) == limit:
+                    truncated = True
+                    break
+                rows.append([_plain(v) for v in record.values()])
+            return CypherResult(columns=columns, rows=rows, truncated=truncated)
+
+        try:
+            with self._driver.session(database=self.database,
+                                      default_access_mode=self._neo4j.READ_ACCESS) as session:
+                return session.execute_read(work)  # type: ignore[no-any-return]
+        except ClientError as exc:
+            code = exc.code or ""
+            if "ForbiddenDueToTransactionType" in code or "AccessMode" in code or "write" in (exc.message or "").lower() \
+                    and "read" in (exc.message or "").lower():
+                raise ReadOnlyViolation(f"the database refused a write in read mode: {exc.message}") from exc
+            if "TransactionTimedOut" in code or "Terminated" in code:
+                raise QueryError(f"the query ran past its {timeout_s:g} s timeout; narrow it or add LIMIT") from exc
+            raise QueryError(f"query failed: {exc.message}") from exc
+        except Neo4jError as exc:
+            raise QueryError(f"query failed: {exc.message}") from exc
+
+    def close(self) -> None:
+        driver = getattr(self, "_driver", None)
+        if driver is not None:
+            driver.close()
+            self._driver = None
+
+
+def _by_labels(rows: list[NodeRow]) -> dict[str, list[dict[str, Any]]]:
+    """Node rows grouped by their label set, as a Cypher label expression (``:`Film`:`Work```)."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        labels = "".join(f":`{check_identifier(lab)}`" for lab in sorted(row.labels))
+        groups.setdefault(labels, []).append(
+            {"id": row.id, "name": row.name if row.name is not None else row.id, "aliases": row.aliases,
+             "keys": row.keys or [lookup_key(row.id)], "props": row.props})
+    return groups
+
+
+def _edge_params(rows: list[EdgeRow]) -> list[dict[str, Any]]:
+    return [{"h": e.h, "t": e.t, "sources": e.sources, "props": e.props} for e in rows]
+
+
+def _chunks(rows: list[dict[str, Any]], size: int = CHUNK) -> list[list[dict[str, Any]]]:
+    return [rows[i:i + size] for i in range(0, len(rows), size)]
+
+
+_LUCENE_SPECIAL = set('+-&|!(){}[]^"~*?:\\/')
+
+
+def _lucene_phrase(text: str) -> str:
+    escaped = "".join("\\" + c if c in _LUCENE_SPECIAL else c for c in text.strip())
+    return f'"{escaped}"'
+
+
+def _entity(row: Any) -> Entity:
+    props = {k: v for k, v in dict(row["props"]).items() if k not in _ENTITY_FIELDS}
+    labels = [lab for lab in row["labels"] if lab != "Entity"]
+    return Entity(id=row["id"], name=row["name"], aliases=list(row["aliases"] or []), labels=labels,
+                  properties=props)
+
+
+def _plain(value: Any) -> Any:
+    """Driver values as plain JSON-able data (nodes, relationships and paths become dicts)."""
+    from neo4j.graph import Node, Path
+    from neo4j.graph import Relationship as Rel
+
+    if isinstance(value, Node):
+        props = {k: v for k, v in dict(value).items() if k != "keys"}
+        return {**props, "_labels": sorted(value.labels)}
+    if isinstance(value, Rel):
+        return {**dict(value), "_type": value.type,
+                "_start": value.start_node.get("id") if value.start_node else None,
+                "_end": value.end_node.get("id") if value.end_node else None}
+    if isinstance(value, Path):
+        return {"nodes": [_plain(n) for n in value.nodes], "relationships": [_plain(r) for r in value.relationships]}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if hasattr(value, "iso_format"):
+        return value.iso_format()
+    return value

@@ -1,0 +1,1 @@
+"""Answering and the user-facing surfaces: the ``kgqa`` CLI (and later the QA heads and HTTP API)."""

@@ -1,0 +1,1 @@
+"""FAISS indexes and subgraph retrieval around linked entities; see ARCHITECTURE.md."""
