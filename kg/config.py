@@ -33,13 +33,14 @@ class StoreConfig:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> StoreConfig:
         env = dict(os.environ if env is None else env)
+        d = cls()
         return cls(
-            backend=env.get("KGQA_STORE", cls.backend),
-            path=env.get("KGQA_STORE_PATH", cls.path),
-            uri=env.get("NEO4J_URI", cls.uri),
-            user=env.get("NEO4J_USER", env.get("NEO4J_USERNAME", cls.user)),
+            backend=env.get("KGQA_STORE", d.backend),
+            path=env.get("KGQA_STORE_PATH", d.path),
+            uri=env.get("NEO4J_URI", d.uri),
+            user=env.get("NEO4J_USER", env.get("NEO4J_USERNAME", d.user)),
             password=env.get("NEO4J_PASSWORD"),
-            database=env.get("NEO4J_DATABASE", cls.database),
+            database=env.get("NEO4J_DATABASE", d.database),
         )
 
     @classmethod

@@ -1,0 +1,241 @@
+"""The ``kgqa`` command line.
+
+Global options pick the store (``--store embedded|neo4j``, ``--path``, ``--config``);
+every command prints one clear line on a user error (exit 2) and a traceback
+only for bugs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from kg.config import StoreConfig
+from kg.errors import KGQAError
+from kg.store import GraphStore, open_store
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample" / "metaqa_sample.txt"
+
+
+class Context:
+    def __init__(self, config: StoreConfig) -> None:
+        self.config = config
+
+    def open(self, read_only: bool = False) -> GraphStore:
+        return open_store(self.config, read_only=read_only)
+
+
+def _fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except KGQAError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--store", "backend", type=click.Choice(["embedded", "neo4j"]), default=None,
+              help="Graph backend (default: $KGQA_STORE or embedded).")
+@click.option("--path", type=click.Path(file_okay=False), default=None,
+              help="Folder of the embedded store (default: $KGQA_STORE_PATH or .kgqa/graph).")
+@click.option("--uri", default=None, help="Neo4j Bolt URI (default: $NEO4J_URI or bolt://127.0.0.1:7687).")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+              help="TOML file with a [store] table.")
+@click.pass_context
+@_fail_cleanly
+def cli(ctx: click.Context, backend: str | None, path: str | None, uri: str | None, config_file: str | None) -> None:
+    """Knowledge-graph question answering: load a graph, explore it, ask it."""
+    ctx.obj = Context(StoreConfig.load(config_file, backend=backend, path=path, uri=uri))
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", default=None,
+              type=click.Choice(["triples", "tsv", "csv", "turtle", "nt", "xml", "json-ld"]),
+              help="Source format (default: from the file extension).")
+@click.option("--strict", is_flag=True, help="Abort at the first malformed record, before writing its batch.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=50_000, show_default=True)
+@click.option("--delimiter", default=None, help="Field separator of delimited files ('|', '\\t' or ',').")
+@click.option("--column", "columns", multiple=True, metavar="ROLE=NAME",
+              help="CSV header mapping, e.g. --column head=subject --column relation=predicate --column tail=object.")
+@click.option("--encoding", default=None, help="Text encoding of delimited files (default utf-8).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.pass_obj
+@_fail_cleanly
+def ingest(obj: Context, paths: tuple[Path, ...], fmt: str | None, strict: bool, batch_size: int,
+           delimiter: str | None, columns: tuple[str, ...], encoding: str | None, as_json: bool,
+           no_progress: bool) -> None:
+    """Load triple or RDF files into the graph (idempotent: re-running adds nothing)."""
+    from kg.ingest import ingest as run_ingest
+
+    options: dict[str, Any] = {}
+    if delimiter:
+        options["delimiter"] = delimiter.encode().decode("unicode_escape")
+    if columns:
+        options["columns"] = dict(_key_value(c, "--column") for c in columns)
+    if encoding:
+        options["encoding"] = encoding
+    reports = []
+    failed = False
+    with obj.open() as store:
+        for path in paths:
+            report = run_ingest(store, path, fmt=fmt, strict=strict, batch_size=batch_size,
+                                progress=not no_progress and not as_json, **options)
+            reports.append(report)
+            failed |= report.malformed_count > 0
+            if not as_json:
+                click.echo(report.summary())
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in reports], indent=2))
+    if failed:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="Query parameter; VALUE is read as JSON when it parses (42, true, [1,2]) else as text.")
+@click.option("--limit", type=click.IntRange(min=1), default=1000, show_default=True, help="Row limit.")
+@click.option("--timeout", type=click.FloatRange(min=0.01), default=30.0, show_default=True, help="Seconds.")
+@click.option("--json", "as_json", is_flag=True, help="Print rows as JSON.")
+@click.pass_obj
+@_fail_cleanly
+def cypher(obj: Context, query: str, params: tuple[str, ...], limit: int, timeout: float, as_json: bool) -> None:
+    """Run a read-only Cypher query (writes are refused by the database)."""
+    values = {k: _json_or_text(v) for k, v in (_key_value(p, "--param") for p in params)}
+    with obj.open(read_only=True) as store:
+        result = store.cypher(query, values, limit=limit, timeout_s=timeout)
+    if as_json:
+        click.echo(json.dumps({"columns": result.columns, "rows": result.records(), "truncated": result.truncated},
+                              indent=2, ensure_ascii=False, default=str))
+        return
+    click.echo(_table(result.columns, result.rows))
+    more = f" (truncated at --limit {limit})" if result.truncated else ""
+    click.echo(f"{len(result.rows)} row(s){more}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@_fail_cleanly
+def stats(obj: Context, as_json: bool) -> None:
+    """Counts of entities and relations, per relation type and per label."""
+    with obj.open(read_only=True) as store:
+        s = store.stats()
+    if as_json:
+        click.echo(json.dumps(s.as_dict(), indent=2))
+        return
+    click.echo(f"entities:  {s.entities:,}\nrelations: {s.relations:,}")
+    for rel, n in sorted(s.relation_types.items(), key=lambda kv: -kv[1]):
+        click.echo(f"  {rel:<24} {n:>10,}")
+    for lab, n in sorted(s.labels.items(), key=lambda kv: -kv[1]):
+        click.echo(f"  :{lab:<23} {n:>10,}")
+
+
+@cli.command()
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--seed", "seeds", multiple=True, help="Export only the neighbourhood of these entity ids.")
+@click.option("--hops", type=click.IntRange(min=0), default=2, show_default=True)
+@click.pass_obj
+@_fail_cleanly
+def export(obj: Context, out: Path, seeds: tuple[str, ...], hops: int) -> None:
+    """Write the graph for torch-geometric as .npz (edge_index, edge_type, node_ids, relations)."""
+    import numpy as np
+
+    with obj.open(read_only=True) as store:
+        graph = store.export(list(seeds) or None, hops)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, **graph.to_numpy())
+    click.echo(f"wrote {out}: {graph.num_nodes:,} nodes, {graph.num_edges:,} edges, "
+               f"{len(graph.relations)} relation types")
+
+
+@cli.command()
+@click.argument("text")
+@click.option("--neighbours", "show_neighbours", type=click.IntRange(min=0), default=10, show_default=True)
+@click.pass_obj
+@_fail_cleanly
+def entity(obj: Context, text: str, show_neighbours: int) -> None:
+    """Look an entity up by id, name or alias and show its relations."""
+    with obj.open(read_only=True) as store:
+        found = [e] if (e := store.get_entity(text)) else store.find_by_name(text)
+        if not found:
+            raise click.ClickException(f"no entity has the id, name or alias {text!r}")
+        for ent in found:
+            click.echo(f"{ent.id}  name={ent.display_name!r} aliases={ent.aliases} labels={ent.labels} "
+                       f"properties={ent.properties}")
+            for rel in store.neighbours(ent.id, limit=show_neighbours):
+                click.echo(f"  ({rel.head})-[:{rel.type}]->({rel.tail})")
+
+
+@cli.command()
+@click.option("--source", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=SAMPLE,
+              show_default="the bundled MetaQA sample")
+@click.pass_obj
+@_fail_cleanly
+def demo(obj: Context, source: Path) -> None:
+    """The main job end to end: ingest the sample graph, print its stats, answer a Cypher query."""
+    from kg.ingest import ingest as run_ingest
+
+    click.echo(f"store: {obj.config.backend} ({obj.config.path if obj.config.backend == 'embedded' else obj.config.uri})")
+    start = time.perf_counter()
+    with obj.open() as store:
+        report = run_ingest(store, source, progress=False)
+        click.echo(report.summary())
+        s = store.stats()
+        click.echo(f"graph: {s.entities:,} entities, {s.relations:,} relations, "
+                   f"{len(s.relation_types)} relation types")
+        query = ("MATCH (m:Entity)-[:STARRED_ACTORS]->(a:Entity {name: $actor}) "
+                 "MATCH (m)-[:DIRECTED_BY]->(d:Entity) RETURN d.name AS director, count(m) AS films "
+                 "ORDER BY films DESC, director LIMIT 5")
+        click.echo(f"\nWho directed Tom Hanks most often?\n  {query}")
+        result = store.cypher(query, {"actor": "Tom Hanks"})
+        click.echo(_table(result.columns, result.rows))
+    click.echo(f"done in {time.perf_counter() - start:.1f} s")
+
+
+def _key_value(text: str, option: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise click.BadParameter(f"{text!r} is not NAME=VALUE", param_hint=option)
+    return key.strip(), value
+
+
+def _json_or_text(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
+
+
+def _table(columns: list[str], rows: list[list[Any]]) -> str:
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [min(60, max([len(c)] + [len(r[i]) for r in cells])) for i, c in enumerate(columns)]
+    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
+    rule = "  ".join("-" * w for w in widths)
+    body = ["  ".join(v[:w].ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join([line, rule, *body])
+
+
+def _cell(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def main() -> None:
+    cli(prog_name="kgqa")
+
+
+if __name__ == "__main__":
+    main()
