@@ -24,22 +24,14 @@ from typing import Any, TypeVar
 from kg.errors import InvalidName, MalformedRecord, ReaderError, StrictModeAbort
 from kg.models import Batch, Entity, Relation, WriteResult
 from kg.readers.base import Reader, Record
-from kg.store.base import GraphStore, prepare
+from kg.readers.formats import DELIMITED, EXTENSIONS, FORMATS, RDF
+from kg.store.base import GraphStore, PreparedBatch, prepare
 
 T = TypeVar("T")
 
 DEFAULT_BATCH = 50_000
 MAX_REPORTED = 1000
 
-FORMATS = {
-    "triples": (".txt",),
-    "tsv": (".tsv",),
-    "csv": (".csv",),
-    "turtle": (".ttl",),
-    "nt": (".nt",),
-    "xml": (".rdf", ".owl", ".xml"),
-    "json-ld": (".jsonld", ".json"),
-}
 
 
 @dataclass(slots=True)
@@ -83,22 +75,21 @@ class IngestReport:
 
 
 def guess_format(path: Path) -> str:
-    suffix = path.suffix.lower()
-    for fmt, suffixes in FORMATS.items():
-        if suffix in suffixes:
-            return fmt
+    fmt = EXTENSIONS.get(path.suffix.lower())
+    if fmt is not None:
+        return fmt
     raise ReaderError(f"cannot tell the format of {path.name} from its extension; pass --format "
                       f"({', '.join(FORMATS)})")
 
 
 def make_reader(fmt: str, **options: Any) -> Reader:
     """The reader for ``fmt`` with its options (``delimiter``, ``columns``, ``encoding``, ``source_name``)."""
-    if fmt in ("triples", "tsv", "csv"):
+    if fmt in DELIMITED:
         from kg.readers.delimited import DelimitedReader
 
         delim = options.pop("delimiter", None) or {"tsv": "\t", "csv": ","}.get(fmt)
         return DelimitedReader(delimiter=delim, **options)
-    if fmt in ("turtle", "nt", "xml", "json-ld"):
+    if fmt in RDF:
         from kg.readers.rdf import RDFReader
 
         options.pop("delimiter", None)
@@ -131,16 +122,16 @@ def ingest(store: GraphStore, path: str | Path, *, fmt: str | None = None, stric
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for batch, issues in prefetch(_batches(reader.read(path), batch_size, report)):
+        # Reading, parsing and validating run one batch ahead in a thread (prefetch).
+        for batch, issues, prepared, error in prefetch(_validated(_batches(reader.read(path), batch_size, report))):
             if issues and strict:
                 raise StrictModeAbort(issues[0], report.batches)
             _keep(report, issues)
-            try:
-                prepared = prepare(batch)  # validate names and values before anything of this batch is written
-            except (InvalidName, ValueError) as exc:
+            if error is not None:
                 if strict:
-                    raise StrictModeAbort(MalformedRecord(path.name, 0, str(exc)), report.batches) from exc
+                    raise StrictModeAbort(MalformedRecord(path.name, 0, str(error)), report.batches) from error
                 prepared = prepare(_drop_invalid(batch, path.name, report))
+            assert prepared is not None
             report.written += store.write(prepared)
             report.batches += 1
             if bar is not None:
@@ -213,6 +204,16 @@ def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
     finally:
         stop.set()
         thread.join(timeout=5)
+
+
+def _validated(batches: Iterable[tuple[Batch, list[MalformedRecord]]]) -> Iterator[
+        tuple[Batch, list[MalformedRecord], PreparedBatch | None, Exception | None]]:
+    """Validate each batch before anything of it is written: ``(batch, issues, prepared, error)``."""
+    for batch, issues in batches:
+        try:
+            yield batch, issues, prepare(batch), None
+        except (InvalidName, ValueError) as exc:
+            yield batch, issues, None, exc
 
 
 def _keep(report: IngestReport, issues: list[MalformedRecord]) -> None:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 JSONScalar = str | int | float | bool | None
+# Property names the stores keep for themselves (an entity's or relation's own fields).
+RESERVED_PROPERTIES = frozenset({"id", "name", "aliases", "labels", "keys", "sources"})
 Properties = dict[str, Any]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from urllib.parse import unquote
 
 from kg.errors import InvalidName
 
@@ -75,3 +76,29 @@ def lookup_key(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     return " ".join(stripped.casefold().split())
+
+
+def local_name(iri: str) -> str:
+    """Part of ``iri`` after the last ``#`` or ``/`` (``:`` if it has neither), percent-decoded."""
+    stripped = iri.rstrip("#/") or iri
+    for separator in ("#", "/", ":"):
+        if separator in stripped:
+            stripped = stripped.rsplit(separator, 1)[1]
+            break
+    return unquote(stripped) or iri
+
+
+def is_iri(entity_id: str) -> bool:
+    return "://" in entity_id or entity_id.startswith(("urn:", "mailto:", "tag:"))
+
+
+def default_name(entity_id: str) -> str:
+    """Display name of an entity known only by its id.
+
+    An IRI shows its local name with ``_`` read as a space
+    (``http://dbpedia.org/resource/Gert_Fr%C3%B6be`` → ``Gert Fröbe``); any other id
+    (a MetaQA name, a blank node ``_:…``) is its own name.
+    """
+    if is_iri(entity_id):
+        return local_name(entity_id).replace("_", " ").strip() or entity_id
+    return entity_id

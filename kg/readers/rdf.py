@@ -43,7 +43,7 @@ on. Consecutive lines about one subject are merged into one ``Entity`` (at most
 10,000 triples at a time); a subject described in several places yields
 several fragments, which stores merge. Fragments carry no fallback name (one
 might override a real label seen elsewhere): a label-less IRI keeps
-``name=None``; stores may apply :func:`fallback_name`.
+``name=None``; stores then name new nodes with :func:`kg.names.default_name`.
 Turtle, RDF/XML and JSON-LD are parsed whole by rdflib (memory grows with the
 file) and one syntax error rejects the file with a :class:`ReaderError`.
 JSON-LD contexts must be inline: nothing is fetched from the network.
@@ -60,7 +60,6 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 from xml.sax import SAXParseException
 
 from rdflib import BNode, Graph, Literal, URIRef
@@ -73,35 +72,26 @@ from rdflib.term import Node
 
 from kg.errors import ConfigError, InvalidName, MalformedRecord, ReaderError
 from kg.models import Entity, Relation
-from kg.names import label, relation_type
+from kg.models import RESERVED_PROPERTIES
+from kg.names import default_name, label, local_name, relation_type
 from kg.readers.base import Record
+from kg.readers.formats import EXTENSIONS as ALL_EXTENSIONS
+from kg.readers.formats import RDF
 
 Scalar = str | int | float | bool
 
 FORMATS = {"turtle": "Turtle", "nt": "N-Triples", "xml": "RDF/XML", "json-ld": "JSON-LD"}
 _ALIASES = {"ttl": "turtle", "ntriples": "nt", "n-triples": "nt", "rdf/xml": "xml", "rdfxml": "xml",
             "jsonld": "json-ld"}
-EXTENSIONS = {".ttl": "turtle", ".nt": "nt", ".rdf": "xml", ".owl": "xml", ".xml": "xml",
-              ".jsonld": "json-ld", ".json": "json-ld"}
-_RESERVED_KEYS = frozenset({"id", "name", "aliases", "labels", "keys", "sources"})  # see kg.store.base
+EXTENSIONS = {ext: fmt for ext, fmt in ALL_EXTENSIONS.items() if fmt in RDF}
 _GROUP_LIMIT = 10_000  # most N-Triples lines merged into one Entity record
 
 
-def local_name(iri: str) -> str:
-    """Part of ``iri`` after the last ``#`` or ``/`` (``:`` if it has neither), percent-decoded."""
-    stripped = iri.rstrip("#/") or iri
-    for separator in ("#", "/", ":"):
-        if separator in stripped:
-            stripped = stripped.rsplit(separator, 1)[1]
-            break
-    return unquote(stripped) or iri
-
-
 def fallback_name(node_id: str) -> str | None:
-    """Display name of a label-less node: the IRI's local name with ``_`` as space; None for blank nodes."""
+    """Display name of a label-less node (see :func:`kg.names.default_name`); None for blank nodes."""
     if node_id.startswith("_:"):
         return None
-    return local_name(node_id).replace("_", " ").strip() or node_id
+    return default_name(node_id)
 
 
 @dataclass
@@ -350,7 +340,7 @@ def _role(predicate: str) -> tuple[str, int]:
 @lru_cache(maxsize=4096)
 def _key(predicate: str) -> str:
     key = local_name(predicate)
-    return key + "_" if key in _RESERVED_KEYS else key
+    return key + "_" if key in RESERVED_PROPERTIES else key
 
 
 @lru_cache(maxsize=4096)

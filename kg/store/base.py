@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kg.errors import InvalidName
-from kg.models import Batch, CypherResult, Entity, GraphStats, Relation, WriteResult
+from kg.models import RESERVED_PROPERTIES, Batch, CypherResult, Entity, GraphStats, Relation, WriteResult
 from kg.names import label as to_label
-from kg.names import lookup_key, relation_type
+from kg.names import default_name, lookup_key, relation_type
 
 DEFAULT_ROW_LIMIT = 1000
 DEFAULT_TIMEOUT_S = 30.0
@@ -97,9 +97,6 @@ def clean_props(props: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-RESERVED_PROPERTIES = frozenset({"id", "name", "aliases", "labels", "keys", "sources"})
-
-
 def _union(a: list[str], b: Iterable[str]) -> list[str]:
     out = list(a)
     seen = set(a)
@@ -162,8 +159,16 @@ def prepare(batch: Batch) -> PreparedBatch:
 
 
 def bare_node(entity_id: str) -> NodeRow:
-    """The row of an entity known only as a relation endpoint: ``name = id``."""
-    return NodeRow(id=entity_id, name=entity_id, aliases=[], labels=[], keys=[lookup_key(entity_id)], props={})
+    """The row of an entity known only as a relation endpoint (named by :func:`default_name`)."""
+    return NodeRow(id=entity_id, name=None, aliases=[], labels=[], keys=[], props={})
+
+
+def creation_row(row: NodeRow) -> NodeRow:
+    """``row`` as first written: an entity without a name is named after its id, and found by that name."""
+    if row.name is not None:
+        return row
+    name = default_name(row.id)
+    return NodeRow(row.id, name, row.aliases, row.labels, [lookup_key(name), *row.keys], row.props)
 
 
 @dataclass(slots=True)
@@ -184,7 +189,7 @@ class WritePlan:
 
 def plan_write(prep: PreparedBatch, existing: set[str] | dict[str, Any]) -> WritePlan:
     ids = prep.nodes.keys() | prep.endpoint_ids
-    new_nodes = [prep.nodes.get(i) or bare_node(i) for i in ids if i not in existing]
+    new_nodes = [creation_row(prep.nodes.get(i) or bare_node(i)) for i in ids if i not in existing]
     known_nodes = [row for i, row in prep.nodes.items() if i in existing]
     fresh: dict[str, list[EdgeRow]] = {}
     known: dict[str, list[EdgeRow]] = {}

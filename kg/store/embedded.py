@@ -321,10 +321,10 @@ def _props(text: str | None) -> dict[str, Any]:
 def _node_columns(rows: list[NodeRow]) -> dict[str, list[Any]]:
     return {
         "id": [r.id for r in rows],
-        "name": [r.name if r.name is not None else r.id for r in rows],
+        "name": [r.name for r in rows],
         "aliases": [r.aliases for r in rows],
         "labels": [r.labels for r in rows],
-        "keys": [r.keys or [lookup_key(r.id)] for r in rows],
+        "keys": [r.keys for r in rows],
         "props": [_json(r.props) for r in rows],
     }
 

@@ -268,8 +268,7 @@ def _by_labels(rows: list[NodeRow]) -> dict[str, list[dict[str, Any]]]:
     for row in rows:
         labels = "".join(f":`{check_identifier(lab)}`" for lab in sorted(row.labels))
         groups.setdefault(labels, []).append(
-            {"id": row.id, "name": row.name if row.name is not None else row.id, "aliases": row.aliases,
-             "keys": row.keys or [lookup_key(row.id)], "props": row.props})
+            {"id": row.id, "name": row.name, "aliases": row.aliases, "keys": row.keys, "props": row.props})
     return groups
 
 
