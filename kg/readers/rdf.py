@@ -76,14 +76,14 @@ from kg.models import RESERVED_PROPERTIES
 from kg.names import default_name, label, local_name, relation_type
 from kg.readers.base import Record
 from kg.readers.formats import EXTENSIONS as ALL_EXTENSIONS
-from kg.readers.formats import RDF
+from kg.readers.formats import RDF as RDF_FORMATS
 
 Scalar = str | int | float | bool
 
 FORMATS = {"turtle": "Turtle", "nt": "N-Triples", "xml": "RDF/XML", "json-ld": "JSON-LD"}
 _ALIASES = {"ttl": "turtle", "ntriples": "nt", "n-triples": "nt", "rdf/xml": "xml", "rdfxml": "xml",
             "jsonld": "json-ld"}
-EXTENSIONS = {ext: fmt for ext, fmt in ALL_EXTENSIONS.items() if fmt in RDF}
+EXTENSIONS = {ext: fmt for ext, fmt in ALL_EXTENSIONS.items() if fmt in RDF_FORMATS}
 _GROUP_LIMIT = 10_000  # most N-Triples lines merged into one Entity record
 
 
