@@ -77,7 +77,7 @@ def cli(ctx: click.Context, backend: str | None, path: str | None, uri: str | No
 def ingest(obj: Context, paths: tuple[Path, ...], fmt: str | None, strict: bool, batch_size: int,
            delimiter: str | None, columns: tuple[str, ...], encoding: str | None, as_json: bool,
            no_progress: bool) -> None:
-    """Load triple or RDF files into the graph (idempotent: re-running adds nothing)."""
+    """Load triple or RDF files (or folders of them) into the graph (idempotent: re-running adds nothing)."""
     from kg.ingest import ingest as run_ingest
 
     options: dict[str, Any] = {}
@@ -89,8 +89,9 @@ def ingest(obj: Context, paths: tuple[Path, ...], fmt: str | None, strict: bool,
         options["encoding"] = encoding
     reports = []
     failed = False
+    files = [f for p in paths for f in _expand(p, fmt)]
     with obj.open() as store:
-        for path in paths:
+        for path in files:
             report = run_ingest(store, path, fmt=fmt, strict=strict, batch_size=batch_size,
                                 progress=not no_progress and not as_json, **options)
             reports.append(report)
@@ -204,6 +205,18 @@ def demo(obj: Context, source: Path) -> None:
         result = store.cypher(query, {"actor": "Tom Hanks"})
         click.echo(_table(result.columns, result.rows))
     click.echo(f"done in {time.perf_counter() - start:.1f} s")
+
+
+def _expand(path: Path, fmt: str | None) -> list[Path]:
+    """A file, or the files of a folder (recursively) whose extension names a known format."""
+    from kg.readers.formats import EXTENSIONS
+
+    if not path.is_dir():
+        return [path]
+    found = sorted(f for f in path.rglob("*") if f.is_file() and (fmt or f.suffix.lower() in EXTENSIONS))
+    if not found:
+        raise click.ClickException(f"{path} holds no file with a known extension ({', '.join(EXTENSIONS)})")
+    return found
 
 
 def _key_value(text: str, option: str) -> tuple[str, str]:

@@ -128,3 +128,18 @@ def test_console_script_demo_runs_end_to_end(tmp_path: Path) -> None:
                          cwd=ROOT, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "Steven Spielberg" in out.stdout and "graph: 2,582 entities, 5,211 relations" in out.stdout
+
+
+def test_ingest_a_folder_of_mixed_files(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "more").mkdir(parents=True)
+    write_lines(src / "a.txt", ["Up|directed_by|Pete Docter"])
+    write_lines(src / "more" / "b.tsv", ["Up\thas_genre\tAnimation"])
+    (src / "c.ttl").write_text('@prefix ex: <http://ex.org/> .\nex:Up ex:releaseYear 2009 .\n', encoding="utf-8")
+    (src / "notes.md").write_text("not a graph file")
+    code, out, _ = run("ingest", str(src), "--no-progress", path=tmp_path / "g")
+    assert code == 0, out
+    code, out, _ = run("stats", "--json", path=tmp_path / "g")
+    stats = json.loads(out)
+    assert stats["relation_types"] == {"DIRECTED_BY": 1, "HAS_GENRE": 1}
+    assert stats["entities"] == 4  # Up, Pete Docter, Animation, ex:Up (an IRI is another id)
