@@ -22,7 +22,6 @@ _TOKEN = re.compile(
   | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
   | (?P<quoted>`(?:[^`]|``)*`)
   | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<dot>\.)
   | (?P<semi>;)
   | (?P<other>\S)
     """,
@@ -38,19 +37,18 @@ _FORBIDDEN_PROCEDURE_PREFIXES = ("dbms.", "apoc.", "gds.", "db.create", "db.drop
 
 
 def words(query: str) -> list[tuple[str, bool]]:
-    """Bare words of ``query`` (outside strings, comments and backticks), each with
-    whether a ``.`` precedes it (property access, not a keyword)."""
+    """Bare words of ``query`` (outside strings, comments and backticks), each with whether
+    it is a name rather than a keyword: after ``.`` (property), ``:`` (label or type) or ``$``
+    (parameter), or before ``:`` (map key)."""
+    toks = [(m.lastgroup, m.group()) for m in _TOKEN.finditer(query) if m.lastgroup != "comment"]
     out: list[tuple[str, bool]] = []
-    after_dot = False
-    for m in _TOKEN.finditer(query):
-        kind = m.lastgroup
-        if kind == "comment":
-            continue
-        if kind == "word":
-            out.append((m.group(), after_dot))
-        elif kind == "semi":
+    for i, (kind, text) in enumerate(toks):
+        if kind == "semi":
             out.append((";", False))
-        after_dot = kind == "dot"
+        elif kind == "word":
+            before = toks[i - 1][1] if i else ""
+            after = toks[i + 1][1] if i + 1 < len(toks) else ""
+            out.append((text, before in (".", ":", "$") or after == ":"))
     return out
 
 

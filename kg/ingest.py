@@ -188,7 +188,7 @@ def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
                 if stop.is_set():
                     return
             q.put(("done", None))
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+        except BaseException as exc:
             q.put(("error", exc))
 
     thread = threading.Thread(target=produce, name="kgqa-reader", daemon=True)

@@ -24,10 +24,11 @@ def relation_type(name: str) -> str:
     """Map a relation name from data to a relationship type: ``directed_by`` → ``DIRECTED_BY``.
 
     Camel case is split (``hasGenre`` → ``HAS_GENRE``), runs of other characters
-    become one underscore, and the result must start with a letter.
+    become one underscore, a leading digit gets an ``R_`` prefix (``"2nd_unit"`` →
+    ``R_2ND_UNIT``), and names the embedded database reserves get a trailing ``_``.
 
     Raises:
-        InvalidName: if nothing usable remains (e.g. ``"123"`` or ``"!!"``).
+        InvalidName: if no letter or digit remains (e.g. ``"!!"``) or the name is too long.
     """
     if not isinstance(name, str):
         raise InvalidName(f"relation name must be a string, got {type(name).__name__}")

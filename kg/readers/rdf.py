@@ -71,8 +71,7 @@ from rdflib.plugins.stores.memory import Memory
 from rdflib.term import Node
 
 from kg.errors import ConfigError, InvalidName, MalformedRecord, ReaderError
-from kg.models import Entity, Relation
-from kg.models import RESERVED_PROPERTIES
+from kg.models import RESERVED_PROPERTIES, Entity, Relation
 from kg.names import default_name, label, local_name, relation_type
 from kg.readers.base import Record
 from kg.readers.formats import EXTENSIONS as ALL_EXTENSIONS

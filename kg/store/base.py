@@ -25,8 +25,8 @@ from typing import Any
 
 from kg.errors import InvalidName
 from kg.models import RESERVED_PROPERTIES, Batch, CypherResult, Entity, GraphStats, Relation, WriteResult
-from kg.names import label as to_label
 from kg.names import default_name, lookup_key, relation_type
+from kg.names import label as to_label
 
 DEFAULT_ROW_LIMIT = 1000
 DEFAULT_TIMEOUT_S = 30.0
@@ -114,7 +114,6 @@ def merge_node(row: NodeRow, e: Entity) -> None:
     row.aliases = _union(row.aliases, e.aliases)
     row.labels = _union(row.labels, (to_label(x) for x in e.labels))
     row.props.update(clean_props(e.properties))
-    row.keys = _union(row.keys, (lookup_key(x) for x in [*([e.name] if e.name else []), *e.aliases]))
 
 
 def node_row(e: Entity) -> NodeRow:
@@ -158,17 +157,31 @@ def prepare(batch: Batch) -> PreparedBatch:
     return PreparedBatch(nodes=nodes, edges=edges, endpoint_ids=endpoints)
 
 
-def bare_node(entity_id: str) -> NodeRow:
-    """The row of an entity known only as a relation endpoint (named by :func:`default_name`)."""
-    return NodeRow(id=entity_id, name=None, aliases=[], labels=[], keys=[], props={})
+def node_keys(name: str, aliases: list[str]) -> list[str]:
+    """Exact-lookup keys of an entity: its name and aliases, case- and accent-folded."""
+    return list(dict.fromkeys([lookup_key(name), *(lookup_key(a) for a in aliases)]))
 
 
-def creation_row(row: NodeRow) -> NodeRow:
-    """``row`` as first written: an entity without a name is named after its id, and found by that name."""
-    if row.name is not None:
-        return row
-    name = default_name(row.id)
-    return NodeRow(row.id, name, row.aliases, row.labels, [lookup_key(name), *row.keys], row.props)
+def creation_row(entity_id: str, row: NodeRow | None) -> NodeRow:
+    """The row that creates an entity: one known only as a relation endpoint, or one
+    without a name, is named after its id (:func:`default_name`) and found by that name."""
+    if row is None:
+        name = default_name(entity_id)
+        return NodeRow(entity_id, name, [], [], [lookup_key(name)], {})
+    name = row.name if row.name is not None else default_name(entity_id)
+    return NodeRow(row.id, name, row.aliases, row.labels, node_keys(name, row.aliases), row.props)
+
+
+def merge_stored(stored: NodeRow, row: NodeRow) -> NodeRow | None:
+    """``stored`` updated with ``row`` (name replaced when given, aliases and labels added,
+    properties updated, keys re-derived), or ``None`` when that changes nothing."""
+    name = row.name if row.name is not None else stored.name
+    aliases = _union(stored.aliases, row.aliases)
+    merged = NodeRow(stored.id, name, aliases, _union(stored.labels, row.labels),
+                     node_keys(name or stored.id, aliases), {**stored.props, **row.props})
+    same = (merged.name == stored.name and merged.aliases == stored.aliases and merged.labels == stored.labels
+            and merged.keys == stored.keys and merged.props == stored.props)
+    return None if same else merged
 
 
 @dataclass(slots=True)
@@ -189,8 +202,9 @@ class WritePlan:
 
 def plan_write(prep: PreparedBatch, existing: set[str] | dict[str, Any]) -> WritePlan:
     ids = prep.nodes.keys() | prep.endpoint_ids
-    new_nodes = [creation_row(prep.nodes.get(i) or bare_node(i)) for i in ids if i not in existing]
-    known_nodes = [row for i, row in prep.nodes.items() if i in existing]
+    nodes = prep.nodes
+    new_nodes = [creation_row(i, nodes.get(i)) for i in ids if i not in existing]
+    known_nodes = [row for i, row in nodes.items() if i in existing]
     fresh: dict[str, list[EdgeRow]] = {}
     known: dict[str, list[EdgeRow]] = {}
     for rel, group in prep.edges.items():

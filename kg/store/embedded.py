@@ -37,10 +37,10 @@ from kg.store.base import (
     GraphExport,
     GraphStore,
     NodeRow,
+    PreparedBatch,
     build_export,
     check_direction,
-    PreparedBatch,
-    merge_node,
+    merge_stored,
     plan_write,
 )
 from kg.store.traverse import bfs_edges
@@ -74,9 +74,7 @@ class EmbeddedStore(GraphStore):
             raise StoreUnavailable(f"no graph at {self.path}; ingest something first (kgqa ingest FILE)")
         self.path.mkdir(parents=True, exist_ok=True)
         try:
-            # No checkpoint after every commit: one per 20k-triple batch made ingestion
-            # 5x slower. Commits are durable in the write-ahead log; flush() (end of an
-            # ingest) and close() checkpoint it into the database file.
+            # We checkpoint ourselves, after each batch (see write()).
             self._db = ladybug.Database(str(self.path / DB_FILE), read_only=read_only, max_num_threads=threads,
                                         auto_checkpoint=False)
         except RuntimeError as exc:
@@ -120,7 +118,8 @@ class EmbeddedStore(GraphStore):
         result = WriteResult()
         self._conn.execute("BEGIN TRANSACTION")
         try:
-            existing = {row[0]: row for row in self._run(
+            empty = not self._run("MATCH (n:Entity) RETURN n.id LIMIT 1")
+            existing = {} if empty else {row[0]: row for row in self._run(
                 f"UNWIND $ids AS i MATCH (n:Entity {{id: i}}) RETURN {_NODE_COLS}",
                 {"ids": list(prep.nodes.keys() | prep.endpoint_ids)})}
             plan = plan_write(prep, existing)
@@ -128,7 +127,7 @@ class EmbeddedStore(GraphStore):
                 frame = pa.table(_node_columns(plan.new_nodes), schema=_NODE_SCHEMA)  # noqa: F841 (read by COPY)
                 self._conn.execute("COPY Entity FROM frame")
                 result.nodes_created += len(plan.new_nodes)
-            changed = [row for row in plan.known_nodes if _update(existing[row.id], row)]
+            changed = [m for row in plan.known_nodes if (m := merge_stored(_stored(existing[row.id]), row))]
             if changed:
                 self._run(
                     "UNWIND $rows AS r MATCH (n:Entity {id: r.id}) SET n.name = r.name, n.aliases = r.aliases, "
@@ -142,6 +141,10 @@ class EmbeddedStore(GraphStore):
         except BaseException:
             self._conn.execute("ROLLBACK")
             raise
+        # COPY bypasses the write-ahead log: a bulk-loaded batch is durable only once
+        # checkpointed. Without this, kill -9 lost every committed batch, and a later
+        # logged SET on such rows made the database crash when it replayed its log.
+        self._conn.execute("CHECKPOINT")
         return result
 
     def _write_edges(self, rel: str, fresh: list[EdgeRow], known: list[EdgeRow]) -> int:
@@ -180,7 +183,7 @@ class EmbeddedStore(GraphStore):
         return len(fresh)
 
     def flush(self) -> None:
-        """Checkpoint the write-ahead log into the database file (close() does it too)."""
+        """Checkpoint the write-ahead log into the database file (write() and close() do it too)."""
         self._conn.execute("CHECKPOINT")
 
     def delete_entities(self, ids: Sequence[str]) -> int:
@@ -334,18 +337,9 @@ def _node_params(r: NodeRow) -> dict[str, Any]:
             "props": _json(r.props)}
 
 
-def _update(stored: list[Any], row: NodeRow) -> bool:
-    """Merge the stored node into ``row`` (in place); True if that changes what is stored."""
-    _, name, aliases, labels, keys, props = stored
-    merged = NodeRow(row.id, name, list(aliases or []), list(labels or []), list(keys or []), _props(props))
-    merge_node(merged, Entity(row.id, row.name, row.aliases, [], row.props))
-    for lab in row.labels:
-        if lab not in merged.labels:
-            merged.labels.append(lab)
-    before = (name, aliases or [], labels or [], keys or [], _props(props))
-    row.name, row.aliases, row.labels, row.keys, row.props = (
-        merged.name, merged.aliases, merged.labels, merged.keys, merged.props)
-    return before != (row.name, row.aliases, row.labels, row.keys, row.props)
+def _stored(row: list[Any]) -> NodeRow:
+    nid, name, aliases, labels, keys, props = row
+    return NodeRow(nid, name, list(aliases or []), list(labels or []), list(keys or []), _props(props))
 
 
 def _entity(row: list[Any]) -> Entity:

@@ -24,14 +24,15 @@ from kg.names import check_identifier, lookup_key, relation_type
 from kg.store.base import (
     DEFAULT_ROW_LIMIT,
     DEFAULT_TIMEOUT_S,
+    EdgeRow,
     GraphExport,
     GraphStore,
-    EdgeRow,
     NodeRow,
     PreparedBatch,
     build_export,
-    plan_write,
     check_direction,
+    merge_stored,
+    plan_write,
 )
 from kg.store.traverse import bfs_edges
 
@@ -95,8 +96,10 @@ class Neo4jStore(GraphStore):
         ids = list(prep.nodes.keys() | prep.endpoint_ids)
 
         def work(tx: Any) -> WriteResult:
-            existing = {r["id"] for r in tx.run(
-                "UNWIND $ids AS i MATCH (n:Entity {id: i}) RETURN n.id AS id", ids=ids)}
+            existing = {r["id"]: _stored(r) for r in tx.run(
+                "UNWIND $ids AS i MATCH (n:Entity {id: i}) "
+                "RETURN n.id AS id, n.name AS name, n.aliases AS aliases, n.keys AS keys, labels(n) AS labels, "
+                "properties(n) AS props", ids=ids)}
             plan = plan_write(prep, existing)
             result = WriteResult()
             for labels, rows in _by_labels(plan.new_nodes).items():
@@ -105,14 +108,13 @@ class Neo4jStore(GraphStore):
                         f"UNWIND $rows AS r CREATE (n:Entity{labels}) "
                         "SET n.id = r.id, n.name = r.name, n.aliases = r.aliases, n.keys = r.keys, n += r.props",
                         rows=chunk).consume().counters.nodes_created
-            for labels, rows in _by_labels(plan.known_nodes).items():
+            changed = [m for row in plan.known_nodes if (m := merge_stored(existing[row.id], row))]
+            for labels, rows in _by_labels(changed).items():
                 for chunk in _chunks(rows):
                     tx.run(
                         "UNWIND $rows AS r MATCH (n:Entity {id: r.id}) "
-                        "SET n.name = coalesce(r.name, n.name), "
-                        "n.aliases = n.aliases + [a IN r.aliases WHERE NOT a IN n.aliases], "
-                        "n.keys = n.keys + [k IN r.keys WHERE NOT k IN n.keys], "
-                        f"n += r.props {('SET n' + labels) if labels else ''}",
+                        "SET n.name = r.name, n.aliases = r.aliases, n.keys = r.keys, n += r.props"
+                        f"{(' SET n' + labels) if labels else ''}",
                         rows=chunk).consume()
                     result.nodes_updated += len(chunk)
             for rel in prep.edges:
@@ -246,8 +248,8 @@ class Neo4jStore(GraphStore):
                 return session.execute_read(work)  # type: ignore[no-any-return]
         except ClientError as exc:
             code = exc.code or ""
-            if "ForbiddenDueToTransactionType" in code or "AccessMode" in code or "write" in (exc.message or "").lower() \
-                    and "read" in (exc.message or "").lower():
+            if "ForbiddenDueToTransactionType" in code or "AccessMode" in code or ("write" in (exc.message or "").lower() \
+                    and "read" in (exc.message or "").lower()):
                 raise ReadOnlyViolation(f"the database refused a write in read mode: {exc.message}") from exc
             if "TransactionTimedOut" in code or "Terminated" in code:
                 raise QueryError(f"the query ran past its {timeout_s:g} s timeout; narrow it or add LIMIT") from exc
@@ -260,6 +262,12 @@ class Neo4jStore(GraphStore):
         if driver is not None:
             driver.close()
             self._driver = None
+
+
+def _stored(record: Any) -> NodeRow:
+    props = {k: v for k, v in dict(record["props"]).items() if k not in _ENTITY_FIELDS}
+    return NodeRow(record["id"], record["name"], list(record["aliases"] or []),
+                   [lab for lab in record["labels"] if lab != "Entity"], list(record["keys"] or []), props)
 
 
 def _by_labels(rows: list[NodeRow]) -> dict[str, list[dict[str, Any]]]:

@@ -113,9 +113,6 @@ def test_property_names_that_are_keywords_are_not_refused(graph: GraphStore, que
         assert graph.name == "embedded"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "kg.cypher_guard exempts keywords only after a '.', so a map key or a parameter named like a "
-    "keyword ({merge: 1}, $delete) is refused as a write although the query only reads"))
 @pytest.mark.parametrize(("query", "rows"), [
     ("MATCH (n:Entity {id: 'a'}) WITH {id: n.id, merge: 1} AS m RETURN m.id, m.merge", [["a", 1]]),
     ("MATCH (n:Entity) WHERE n.id = $delete RETURN n.id", [["a"]]),

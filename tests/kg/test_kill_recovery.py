@@ -218,11 +218,6 @@ def test_rerun_after_kill_gives_exact_counts(killed: KillRun) -> None:
 
 @pytest.mark.slow
 def test_kill_loses_at_most_the_batch_in_flight(killed: KillRun, request: pytest.FixtureRequest) -> None:
-    if killed.backend == "embedded":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "EmbeddedStore opens LadybugDB with auto_checkpoint=False and bulk-loads with COPY, which "
-            "LadybugDB does not write to the WAL: every batch committed since the store was opened "
-            "is lost on kill -9 (the store reopens empty)")))
     # Whole batches only: the batch being written when the child died is entirely there or absent.
     ok = {KILL_AT - 1: killed.expected[KILL_AT - 1], KILL_AT: killed.expected[KILL_AT]}
     assert killed.after_kill in ok.values(), (
@@ -231,10 +226,6 @@ def test_kill_loses_at_most_the_batch_in_flight(killed: KillRun, request: pytest
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "EmbeddedStore: entities bulk-loaded with COPY (not in the WAL, auto_checkpoint=False) and then "
-    "updated with SET (in the WAL); after kill -9 the WAL replay crashes the process "
-    "(SIGSEGV) every time the store is opened"))
 def test_embedded_store_opens_after_kill_following_an_update(tmp_path: Path) -> None:
     store_path = tmp_path / "graph"
     child = (

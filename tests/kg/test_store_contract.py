@@ -102,10 +102,6 @@ def test_same_batch_twice_creates_nothing_the_second_time(store: GraphStore) -> 
 
 
 def test_same_batch_twice_reports_no_updates(store: GraphStore, request: pytest.FixtureRequest) -> None:
-    if store.name == "neo4j":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "Neo4jStore.write counts every already-known entity of a batch as updated "
-            "(nodes_updated += len(chunk)) even when nothing changes; the embedded store reports 0")))
     store.upsert(film_batch())
     assert store.upsert(film_batch()) == WriteResult(0, 0, 0)
 
@@ -208,13 +204,9 @@ def test_invalid_relation_name_raises_and_writes_nothing(store: GraphStore, bad:
     assert store.get_entity("m:goldfinger") is None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "kg.names.relation_type documents that '123' raises InvalidName (the type 'must start with a letter'), "
-    "but it prefixes digits and returns 'R_123'"))
-def test_all_digit_relation_name_raises(store: GraphStore) -> None:
-    with pytest.raises(InvalidName):
-        store.upsert(Batch(relations=[Relation("a", "123", "b")]))
-    assert store.stats().entities == 0
+def test_relation_name_starting_with_a_digit_gets_a_prefix(store: GraphStore) -> None:
+    store.upsert(Batch(relations=[Relation("a", "2nd_unit_director", "b")]))
+    assert store.cypher("MATCH (a)-[:R_2ND_UNIT_DIRECTOR]->(b) RETURN a.id, b.id").rows == [["a", "b"]]
 
 
 def test_invalid_label_raises_and_writes_nothing(store: GraphStore) -> None:
@@ -275,9 +267,6 @@ def test_find_by_name_sees_a_write_at_once(store: GraphStore, request: pytest.Fi
     assert found == 20
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "merge_node unions lookup keys, so a replaced name stays findable: find_by_name('Goldfinger') "
-    "still returns the entity renamed to 'Auric' although neither its name nor an alias is 'Goldfinger'"))
 def test_find_by_name_forgets_a_replaced_name(store: GraphStore) -> None:
     store.upsert(Batch(entities=[Entity("m:goldfinger", "Goldfinger")]))
     settle(store)
