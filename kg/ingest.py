@@ -29,7 +29,6 @@ from kg.store.base import GraphStore, PreparedBatch, prepare
 
 T = TypeVar("T")
 
-DEFAULT_BATCH = 50_000
 MAX_REPORTED = 1000
 
 
@@ -100,8 +99,11 @@ def make_reader(fmt: str, **options: Any) -> Reader:
 
 
 def ingest(store: GraphStore, path: str | Path, *, fmt: str | None = None, strict: bool = False,
-           batch_size: int = DEFAULT_BATCH, progress: bool = True, **reader_options: Any) -> IngestReport:
+           batch_size: int | None = None, progress: bool = True, **reader_options: Any) -> IngestReport:
     """Load ``path`` into ``store``; returns an :class:`IngestReport`.
+
+    ``batch_size`` records (default: the store's ``default_batch_size``) are
+    validated, then written in one transaction.
 
     Raises:
         ReaderError: the file cannot be read at all (nothing is written).
@@ -114,6 +116,7 @@ def ingest(store: GraphStore, path: str | Path, *, fmt: str | None = None, stric
         raise ReaderError(f"{path} is a folder; give one file (or loop over the files)")
     fmt = fmt or guess_format(path)
     reader = make_reader(fmt, **reader_options)
+    batch_size = batch_size or store.default_batch_size
     report = IngestReport(path=str(path))
     start = time.perf_counter()
     bar = _progress(path, progress)

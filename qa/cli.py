@@ -65,7 +65,8 @@ def cli(ctx: click.Context, backend: str | None, path: str | None, uri: str | No
               type=click.Choice(["triples", "tsv", "csv", "turtle", "nt", "xml", "json-ld"]),
               help="Source format (default: from the file extension).")
 @click.option("--strict", is_flag=True, help="Abort at the first malformed record, before writing its batch.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=50_000, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Records per transaction (default: 200,000 embedded, 50,000 Neo4j).")
 @click.option("--delimiter", default=None, help="Field separator of delimited files ('|', '\\t' or ',').")
 @click.option("--column", "columns", multiple=True, metavar="ROLE=NAME",
               help="CSV header mapping, e.g. --column head=subject --column relation=predicate --column tail=object.")
@@ -74,7 +75,7 @@ def cli(ctx: click.Context, backend: str | None, path: str | None, uri: str | No
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.pass_obj
 @_fail_cleanly
-def ingest(obj: Context, paths: tuple[Path, ...], fmt: str | None, strict: bool, batch_size: int,
+def ingest(obj: Context, paths: tuple[Path, ...], fmt: str | None, strict: bool, batch_size: int | None,
            delimiter: str | None, columns: tuple[str, ...], encoding: str | None, as_json: bool,
            no_progress: bool) -> None:
     """Load triple or RDF files (or folders of them) into the graph (idempotent: re-running adds nothing)."""

@@ -299,6 +299,8 @@ class GraphStore(ABC):
     """
 
     name: str = "abstract"
+    #: Records per ingest batch (one transaction each) unless the caller says otherwise.
+    default_batch_size: int = 50_000
 
     # -- writing ---------------------------------------------------------------------------
     def upsert(self, batch: Batch) -> WriteResult:

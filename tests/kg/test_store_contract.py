@@ -254,12 +254,7 @@ def test_find_by_name_with_lucene_and_cypher_special_characters(store: GraphStor
     assert [e.id for e in store.find_by_name(weird.lower())] == ["w"]
 
 
-def test_find_by_name_sees_a_write_at_once(store: GraphStore, request: pytest.FixtureRequest) -> None:
-    if store.name == "neo4j":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "Neo4jStore.find_by_name goes through the full-text index 'entity_names', created with "
-            "fulltext.eventually_consistent=true, so an entity upserted a moment ago is usually not found "
-            "(~27 of 30 immediate lookups missed; visible ~25 ms later)")))
+def test_find_by_name_sees_a_write_at_once(store: GraphStore) -> None:
     found = 0
     for i in range(20):
         store.upsert(Batch(entities=[Entity(f"e{i}", f"Entity Number {i}")]))
