@@ -148,7 +148,8 @@ def ingest(store: GraphStore, path: str | Path, *, fmt: str | None = None, stric
     return report
 
 
-def _batches(records: Iterator[Record], size: int, report: IngestReport) -> Iterable[tuple[Batch, list[MalformedRecord]]]:
+def _batches(records: Iterator[Record], size: int,
+             report: IngestReport) -> Iterable[tuple[Batch, list[MalformedRecord]]]:
     batch = Batch()
     issues: list[MalformedRecord] = []
     n = 0
@@ -229,15 +230,22 @@ def _keep(report: IngestReport, issues: list[MalformedRecord]) -> None:
 def _drop_invalid(batch: Batch, fname: str, report: IngestReport) -> Batch:
     """Keep the records of ``batch`` that validate on their own; report the others."""
     kept = Batch()
-    for rec in [*batch.entities, *batch.relations]:
-        single = Batch(entities=[rec]) if isinstance(rec, Entity) else Batch(relations=[rec])  # type: ignore[list-item]
-        try:
-            prepare(single)
-        except (InvalidName, ValueError) as exc:
-            _keep(report, [MalformedRecord(fname, 0, f"{_describe(rec)}: {exc}")])
-            continue
-        (kept.entities if isinstance(rec, Entity) else kept.relations).append(rec)  # type: ignore[arg-type]
+    for ent in batch.entities:
+        if _valid(Batch(entities=[ent]), ent, fname, report):
+            kept.entities.append(ent)
+    for rel in batch.relations:
+        if _valid(Batch(relations=[rel]), rel, fname, report):
+            kept.relations.append(rel)
     return kept
+
+
+def _valid(single: Batch, rec: Entity | Relation, fname: str, report: IngestReport) -> bool:
+    try:
+        prepare(single)
+    except (InvalidName, ValueError) as exc:
+        _keep(report, [MalformedRecord(fname, 0, f"{_describe(rec)}: {exc}")])
+        return False
+    return True
 
 
 def _describe(rec: Entity | Relation) -> str:

@@ -191,7 +191,8 @@ def demo(obj: Context, source: Path) -> None:
     """The main job end to end: ingest the sample graph, print its stats, answer a Cypher query."""
     from kg.ingest import ingest as run_ingest
 
-    click.echo(f"store: {obj.config.backend} ({obj.config.path if obj.config.backend == 'embedded' else obj.config.uri})")
+    where = obj.config.path if obj.config.backend == "embedded" else obj.config.uri
+    click.echo(f"store: {obj.config.backend} ({where})")
     start = time.perf_counter()
     with obj.open() as store:
         report = run_ingest(store, source, progress=False)

@@ -321,7 +321,7 @@ class GraphStore(ABC):
     def write(self, batch: PreparedBatch) -> WriteResult:
         """Write a batch already validated by :func:`prepare` (see :meth:`upsert`)."""
 
-    def flush(self) -> None:
+    def flush(self) -> None:  # noqa: B027 - optional hook, a no-op for most stores
         """Compact what was written into the main database files (committed writes are durable already)."""
 
     def upsert_entities(self, entities: Sequence[Entity]) -> WriteResult:

@@ -98,7 +98,7 @@ class EmbeddedStore(GraphStore):
     def _run(self, query: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
         result = self._conn.execute(query, params or {})
         assert not isinstance(result, list)
-        return result.get_all()
+        return result.get_all()  # type: ignore[return-value]
 
     def _list_rel_tables(self) -> list[str]:
         return [row[1] for row in self._run("CALL show_tables() RETURN *") if row[2] == "REL"]

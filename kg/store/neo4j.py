@@ -233,7 +233,7 @@ class Neo4jStore(GraphStore):
         def work(tx: Any) -> CypherResult:
             result = tx.run(query, dict(params or {}))
             columns = list(result.keys())
-            rows = []
+            rows: list[list[Any]] = []
             truncated = False
             for record in result:
                 if len(rows) == limit:
@@ -248,8 +248,9 @@ class Neo4jStore(GraphStore):
                 return session.execute_read(work)  # type: ignore[no-any-return]
         except ClientError as exc:
             code = exc.code or ""
-            if "ForbiddenDueToTransactionType" in code or "AccessMode" in code or ("write" in (exc.message or "").lower() \
-                    and "read" in (exc.message or "").lower()):
+            message = (exc.message or "").lower()
+            refused = "ForbiddenDueToTransactionType" in code or "AccessMode" in code
+            if refused or ("write" in message and "read" in message):
                 raise ReadOnlyViolation(f"the database refused a write in read mode: {exc.message}") from exc
             if "TransactionTimedOut" in code or "Terminated" in code:
                 raise QueryError(f"the query ran past its {timeout_s:g} s timeout; narrow it or add LIMIT") from exc
@@ -261,7 +262,7 @@ class Neo4jStore(GraphStore):
         driver = getattr(self, "_driver", None)
         if driver is not None:
             driver.close()
-            self._driver = None
+            self._driver = None  # type: ignore[assignment]
 
 
 def _stored(record: Any) -> NodeRow:
