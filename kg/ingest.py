@@ -151,21 +151,26 @@ def ingest(store: GraphStore, path: str | Path, *, fmt: str | None = None, stric
 def _batches(records: Iterator[Record], size: int,
              report: IngestReport) -> Iterable[tuple[Batch, list[MalformedRecord]]]:
     batch = Batch()
+    relations, entities = batch.relations.append, batch.entities.append
     issues: list[MalformedRecord] = []
     n = 0
     for rec in records:
-        if isinstance(rec, Relation):
-            batch.relations.append(rec)
+        if type(rec) is Relation:
+            relations(rec)
         elif isinstance(rec, Entity):
-            batch.entities.append(rec)
+            entities(rec)
+        elif isinstance(rec, Relation):
+            relations(rec)
         else:
             issues.append(rec)
             continue
         n += 1
-        report.records += 1
         if n >= size:
+            report.records += n
             yield batch, issues
             batch, issues, n = Batch(), [], 0
+            relations, entities = batch.relations.append, batch.entities.append
+    report.records += n
     if n or issues:
         yield batch, issues
 

@@ -146,12 +146,13 @@ def prepare(batch: Batch) -> PreparedBatch:
             group = edges[t] = {}
         key = (r.head, r.tail)
         row = group.get(key)
-        props = clean_props(r.properties) if r.properties else {}
         if row is None:
-            group[key] = EdgeRow(r.head, r.tail, list(dict.fromkeys(r.sources)), props)
+            sources = r.sources if len(r.sources) < 2 else list(dict.fromkeys(r.sources))
+            group[key] = EdgeRow(r.head, r.tail, list(sources), clean_props(r.properties) if r.properties else {})
         else:
             row.sources = _union(row.sources, r.sources)
-            row.props.update(props)
+            if r.properties:
+                row.props.update(clean_props(r.properties))
         endpoints.add(r.head)
         endpoints.add(r.tail)
     return PreparedBatch(nodes=nodes, edges=edges, endpoint_ids=endpoints)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -107,7 +108,7 @@ class EmbeddedStore(GraphStore):
         if rel not in self._rel_tables:
             check_identifier(rel)
             self._conn.execute(
-                f"CREATE REL TABLE IF NOT EXISTS `{rel}`(FROM Entity TO Entity, sources STRING[], props STRING)"
+                f"CREATE REL TABLE IF NOT EXISTS `{rel}`(FROM Entity TO Entity, sources STRING, props STRING)"
             )
             self._rel_tables.add(rel)
 
@@ -166,14 +167,15 @@ class EmbeddedStore(GraphStore):
                 if old is None:
                     fresh.append(e)
                     continue
-                sources = list(dict.fromkeys([*(old[0] or []), *e.sources]))
+                stored_sources = _sources(old[0])
+                sources = list(dict.fromkeys([*stored_sources, *e.sources]))
                 props = {**_props(old[1]), **e.props}
-                if sources != (old[0] or []) or props != _props(old[1]):
-                    changed.append({"h": e.h, "t": e.t, "sources": sources, "props": _json(props)})
+                if sources != stored_sources or props != _props(old[1]):
+                    changed.append({"h": e.h, "t": e.t, "sources": _json_list(sources), "props": _json(props)})
         if fresh:
             frame = pa.table(  # noqa: F841 (read by COPY)
                 {"from": [e.h for e in fresh], "to": [e.t for e in fresh],
-                 "sources": [e.sources for e in fresh], "props": [_json(e.props) for e in fresh]},
+                 "sources": [_json_list(e.sources) for e in fresh], "props": [_json(e.props) for e in fresh]},
                 schema=_EDGE_SCHEMA,
             )
             self._conn.execute(f"COPY `{rel}` FROM frame")
@@ -236,7 +238,7 @@ class EmbeddedStore(GraphStore):
             for h, rel, tl, sources, props in self._run(query, params):
                 if len(out) >= limit:
                     break
-                out.setdefault((h, rel, tl), Relation(h, rel, tl, _props(props), list(sources or [])))
+                out.setdefault((h, rel, tl), Relation(h, rel, tl, _props(props), _sources(sources)))
         return list(out.values())
 
     def neighbours(self, entity_id: str, direction: str = "both", types: Sequence[str] | None = None,
@@ -313,23 +315,39 @@ class EmbeddedStore(GraphStore):
 _STRINGS = pa.list_(pa.string())
 _NODE_SCHEMA = pa.schema([("id", pa.string()), ("name", pa.string()), ("aliases", _STRINGS),
                           ("labels", _STRINGS), ("keys", _STRINGS), ("props", pa.string())])
-_EDGE_SCHEMA = pa.schema([("from", pa.string()), ("to", pa.string()), ("sources", _STRINGS), ("props", pa.string())])
+_EDGE_SCHEMA = pa.schema([("from", pa.string()), ("to", pa.string()), ("sources", pa.string()), ("props", pa.string())])
 
 
-def _json(d: dict[str, Any]) -> str:
-    return json.dumps(d, sort_keys=True, ensure_ascii=False) if d else "{}"
+def _json(d: dict[str, Any]) -> str | None:
+    """Properties as JSON text; NULL when there are none (cheaper to load and store)."""
+    return json.dumps(d, sort_keys=True, ensure_ascii=False) if d else None
 
 
 def _props(text: str | None) -> dict[str, Any]:
     return json.loads(text) if text else {}
 
 
+# A relation's sources are JSON text too: with a list column the MetaQA load spent
+# 0.47 s instead of 0.27 s in its checkpoint.
+def _json_list(items: list[str]) -> str:
+    return _one_source(items[0]) if len(items) == 1 else json.dumps(items, ensure_ascii=False)
+
+
+@lru_cache(maxsize=4096)
+def _one_source(source: str) -> str:
+    return json.dumps([source], ensure_ascii=False)
+
+
+def _sources(text: str | None) -> list[str]:
+    return list(json.loads(text)) if text else []
+
+
 def _node_columns(rows: list[NodeRow]) -> dict[str, list[Any]]:
     return {
         "id": [r.id for r in rows],
         "name": [r.name for r in rows],
-        "aliases": [r.aliases for r in rows],
-        "labels": [r.labels for r in rows],
+        "aliases": [r.aliases or None for r in rows],  # NULL rather than [] loads faster
+        "labels": [r.labels or None for r in rows],
         "keys": [r.keys for r in rows],
         "props": [_json(r.props) for r in rows],
     }
@@ -368,8 +386,14 @@ def _plain(value: Any) -> Any:
         out = {k: _plain(v) for k, v in value.items() if not _INTERNAL.match(k) and k not in ("keys", "_LABEL")}
         if "_LABEL" in value:
             out["_type" if "_SRC" in value else "_label"] = value["_LABEL"]
-        if isinstance(out.get("props"), str):
+        if "props" in out:
             out.update(_props(out.pop("props")))
+        if "_SRC" in value:
+            out["sources"] = _sources(out.get("sources"))
+        else:
+            for key in ("aliases", "labels"):
+                if key in out and out[key] is None:
+                    out[key] = []
         return out
     if isinstance(value, list):
         return [_plain(v) for v in value]
