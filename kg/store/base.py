@@ -340,6 +340,20 @@ class GraphStore(ABC):
         """Delete the given ``(head, type, tail)`` relations; returns how many existed."""
 
     @abstractmethod
+    def retract(self, relations: Sequence[Relation], source: str) -> tuple[int, int]:
+        """Withdraw ``source``'s support for ``relations``: drop it from their ``sources``;
+        delete those that no source supports any more.
+
+        This is how a re-ingested or removed document takes back the facts it stated
+        while facts that other sources also state stay. Relations that do not list
+        ``source`` are left alone. Returns ``(deleted, updated)``.
+        """
+
+    @abstractmethod
+    def delete_orphans(self, ids: Sequence[str]) -> int:
+        """Delete those of ``ids`` that have no relation left; returns how many were deleted."""
+
+    @abstractmethod
     def clear(self) -> None:
         """Delete everything in the store (tests and ``kgqa reset``)."""
 

@@ -207,6 +207,42 @@ class EmbeddedStore(GraphStore):
             deleted += before - self._rel_count(rel)
         return deleted
 
+    def retract(self, relations: Sequence[Relation], source: str) -> tuple[int, int]:
+        deleted = updated = 0
+        self._conn.execute("BEGIN TRANSACTION")
+        try:
+            for rel, rows in _group_pairs(relations).items():
+                if rel not in self._rel_tables:
+                    continue
+                drop, keep = [], []
+                for h, t, text in self._run(
+                        f"UNWIND $rows AS r MATCH (a:Entity {{id: r.h}})-[e:`{rel}`]->(b:Entity {{id: r.t}}) "
+                        "RETURN DISTINCT a.id, b.id, e.sources", {"rows": rows}):
+                    sources = _sources(text)
+                    if source not in sources:
+                        continue
+                    rest = [s for s in sources if s != source]
+                    if rest:
+                        keep.append({"h": h, "t": t, "sources": _json_list(rest)})
+                    else:
+                        drop.append({"h": h, "t": t})
+                match = f"UNWIND $rows AS r MATCH (a:Entity {{id: r.h}})-[e:`{rel}`]->(b:Entity {{id: r.t}}) "
+                if drop:
+                    self._run(match + "DELETE e", {"rows": drop})
+                if keep:
+                    self._run(match + "SET e.sources = r.sources", {"rows": keep})
+                deleted, updated = deleted + len(drop), updated + len(keep)
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        return deleted, updated
+
+    def delete_orphans(self, ids: Sequence[str]) -> int:
+        rows = self._run("UNWIND $ids AS i MATCH (n:Entity {id: i}) WHERE NOT EXISTS { MATCH (n)-[]-() } "
+                         "DELETE n RETURN count(*)", {"ids": list(ids)})
+        return int(rows[0][0]) if rows else 0
+
     def clear(self) -> None:
         self._run("MATCH (n:Entity) DETACH DELETE n")
 

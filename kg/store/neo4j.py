@@ -158,6 +158,35 @@ class Neo4jStore(GraphStore):
 
         return int(self._write_tx(work))
 
+    def retract(self, relations: Sequence[Relation], source: str) -> tuple[int, int]:
+        groups: dict[str, list[dict[str, str]]] = {}
+        for r in relations:
+            groups.setdefault(relation_type(r.type), []).append({"h": r.head, "t": r.tail})
+
+        def work(tx: Any) -> tuple[int, int]:
+            deleted = updated = 0
+            for rel, rows in groups.items():
+                record = tx.run(
+                    f"UNWIND $rows AS r MATCH (:Entity {{id: r.h}})-[e:`{rel}`]->(:Entity {{id: r.t}}) "
+                    "WHERE $source IN e.sources WITH DISTINCT e "
+                    "SET e.sources = [s IN e.sources WHERE s <> $source] "
+                    "WITH e, size(e.sources) = 0 AS orphan "
+                    "CALL (e, orphan) { WITH e WHERE orphan DELETE e } "
+                    "RETURN count(CASE WHEN orphan THEN 1 END) AS deleted, count(CASE WHEN NOT orphan THEN 1 END) "
+                    "AS updated", rows=rows, source=source).single()
+                if record is not None:
+                    deleted, updated = deleted + record["deleted"], updated + record["updated"]
+            return deleted, updated
+
+        return self._write_tx(work)  # type: ignore[no-any-return]
+
+    def delete_orphans(self, ids: Sequence[str]) -> int:
+        def work(tx: Any) -> int:
+            return int(tx.run("UNWIND $ids AS i MATCH (n:Entity {id: i}) WHERE NOT (n)--() DELETE n",
+                              ids=list(ids)).consume().counters.nodes_deleted)
+
+        return int(self._write_tx(work))
+
     def clear(self) -> None:
         with self._driver.session(database=self.database) as session:
             session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()

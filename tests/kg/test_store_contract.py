@@ -459,3 +459,31 @@ def test_values_travel_as_parameters(store: GraphStore, value: str) -> None:
     assert store.stats().entities == 2
     assert store.delete_entities([value]) == 1
     assert store.stats().entities == 1
+
+
+# -- provenance: taking back what a source stated ----------------------------------------------
+
+def test_retract_drops_a_source_and_deletes_unsupported_relations(store: GraphStore) -> None:
+    store.upsert(Batch(relations=[
+        Relation("Up", "directed_by", "Pete Docter", sources=["doc:a", "doc:b"]),
+        Relation("Up", "has_genre", "Animation", sources=["doc:a"]),
+        Relation("Up", "release_year", "2009", sources=["kb.txt"]),
+    ]))
+    deleted, updated = store.retract([
+        Relation("Up", "directed_by", "Pete Docter"),
+        Relation("Up", "has_genre", "Animation"),
+        Relation("Up", "release_year", "2009"),   # not stated by doc:a: untouched
+        Relation("Up", "written_by", "Nobody"),   # does not exist: ignored
+    ], "doc:a")
+    assert (deleted, updated) == (1, 1)
+    left = {(r.type, r.tail): r.sources for r in store.neighbours("Up", "out")}
+    assert left == {("DIRECTED_BY", "Pete Docter"): ["doc:b"], ("RELEASE_YEAR", "2009"): ["kb.txt"]}
+    assert store.retract([Relation("Up", "directed_by", "Pete Docter")], "doc:a") == (0, 0)
+
+
+def test_delete_orphans_keeps_connected_entities(store: GraphStore) -> None:
+    store.upsert(Batch(entities=[Entity("lonely", "Lonely")],
+                       relations=[Relation("Up", "has_genre", "Animation", sources=["kb.txt"])]))
+    assert store.delete_orphans(["lonely", "Up", "missing"]) == 1
+    assert store.get_entity("lonely") is None
+    assert store.get_entity("Up") is not None
