@@ -1,0 +1,175 @@
+"""Text ingestion: documents → sentences → linked mentions → facts with provenance.
+
+For each document:
+
+1. mentions are found and linked to existing entities by the linker; a named
+   entity that links to nothing (NIL) becomes a new entity, typed from its NER
+   label (``PERSON`` → ``:Person``) and marked ``origin = "text"``;
+2. a ``Document`` node gets a ``MENTIONS`` relation to each entity it mentions
+   (properties: the character ``spans`` and their ``count``);
+3. typed relations between the entities of a sentence come from
+   :class:`~kg.text.relations.RelationExtractor`, with the ``sentence`` and its
+   character ``span`` as properties;
+4. every fact carries the document id in its ``sources``, and the Document node
+   lists the facts it stated (``facts``, JSON).
+
+Re-ingesting a changed document retracts the facts it no longer states (facts
+other sources also state stay) and removes the text-made entities left with no
+relation; an unchanged document (same SHA-256) is skipped. :func:`forget`
+removes a document and what only it supported.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from kg.models import Batch, Entity, Relation
+from kg.names import label as to_label
+from kg.names import lookup_key
+from kg.store.base import GraphStore
+from kg.text.documents import DEFAULT_MAX_BYTES, Document, DocumentProblem, iter_documents
+from kg.text.relations import LinkedSpan, RelationExtractor
+
+MENTIONS = "MENTIONS"
+DOCUMENT_LABEL = "Document"
+# NER labels worth a new entity when nothing in the graph matches (dates and numbers are not).
+ENTITY_LABELS = {"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "WORK_OF_ART", "EVENT", "PRODUCT", "LANGUAGE"}
+
+
+class MentionLinker(Protocol):
+    """What text ingestion needs from the entity linker."""
+
+    def link_text(self, text: str) -> list[Any]:
+        """Mentions of ``text`` with ``start``, ``end``, ``text``, ``label`` and ``entity_id`` (None for NIL)."""
+        ...
+
+
+@dataclass(slots=True)
+class TextIngestReport:
+    """What a text ingest did."""
+
+    documents: int = 0
+    unchanged: int = 0
+    problems: list[DocumentProblem] = field(default_factory=list)
+    entities_created: int = 0
+    mentions: int = 0
+    relations: int = 0
+    retracted: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        rate = self.documents / self.seconds if self.seconds else 0.0
+        lines = [f"{self.documents} document(s) ingested ({self.unchanged} unchanged, skipped) in {self.seconds:.2f} s "
+                 f"({rate:.1f} docs/s, {self.tokens:,} tokens); {self.mentions} mention link(s), "
+                 f"{self.relations} relation(s), {self.entities_created} new entit(y/ies), "
+                 f"{self.retracted} old fact(s) retracted"]
+        lines += [f"  {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+def ingest_text(store: GraphStore, path: str | Path, linker: MentionLinker, nlp: Any, *,
+                max_bytes: int = DEFAULT_MAX_BYTES) -> TextIngestReport:
+    """Ingest a text/Markdown file or a folder of them into ``store``."""
+    report = TextIngestReport()
+    start = time.perf_counter()
+    extractor = RelationExtractor(store, nlp)
+    for item in iter_documents(Path(path), max_bytes=max_bytes):
+        if isinstance(item, DocumentProblem):
+            report.problems.append(item)
+            continue
+        stored = store.get_entity(item.id)
+        if stored is not None and stored.properties.get("sha256") == item.sha256:
+            report.unchanged += 1
+            continue
+        _ingest_document(store, item, linker, nlp, extractor, stored, report)
+        report.documents += 1
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _ingest_document(store: GraphStore, document: Document, linker: MentionLinker, nlp: Any,
+                     extractor: RelationExtractor, stored: Entity | None, report: TextIngestReport) -> None:
+    doc = nlp(document.text)
+    report.tokens += len(doc)
+    new_entities: dict[str, Entity] = {}
+    spans: dict[str, list[str]] = {}
+    relations: dict[tuple[str, str, str], Relation] = {}
+    for sent in doc.sents:
+        linked: list[LinkedSpan] = []
+        for m in linker.link_text(sent.text):
+            start, end = sent.start_char + m.start, sent.start_char + m.end
+            entity_id = m.entity_id
+            if entity_id is None:
+                if m.label not in ENTITY_LABELS:
+                    continue
+                entity_id = f"text:{lookup_key(m.text)}"
+                new_entities.setdefault(entity_id, Entity(entity_id, m.text, labels=[_ner_label(m.label)],
+                                                          properties={"origin": "text"}))
+            spans.setdefault(entity_id, []).append(f"{start}:{end}")
+            linked.append(LinkedSpan(start, end, m.text, entity_id))
+        for r in extractor.extract(sent, linked):
+            relations.setdefault((r.head, r.type, r.tail), Relation(
+                r.head, r.type, r.tail, {"sentence": sent.text.strip(), "span": f"{r.start}:{r.end}"},
+                [document.id]))
+    facts = [Relation(document.id, MENTIONS, eid, {"spans": s, "count": len(s)}, [document.id])
+             for eid, s in spans.items()]
+    facts += list(relations.values())
+    old = [tuple(f) for f in json.loads(stored.properties.get("facts", "[]"))] if stored else []
+    new_keys = {(f.head, _type(f.type), f.tail) for f in facts}
+    gone = [Relation(h, t, tl) for h, t, tl in old if (h, t, tl) not in new_keys]
+    doc_node = Entity(document.id, document.title, labels=[DOCUMENT_LABEL], properties={
+        "path": document.path, "sha256": document.sha256, "encoding": document.encoding,
+        "chars": len(document.text), "facts": json.dumps(sorted(new_keys), ensure_ascii=False)})
+    existing = {e for e in new_entities if store.get_entity(e) is not None}
+    report.entities_created += len(new_entities) - len(existing)
+    store.upsert(Batch(entities=[doc_node, *new_entities.values()], relations=facts))
+    if gone:
+        deleted, _ = store.retract(gone, document.id)
+        report.retracted += deleted
+        _drop_text_orphans(store, {x for r in gone for x in (r.head, r.tail)})
+    report.mentions += len(spans)
+    report.relations += len(relations)
+
+
+def forget(store: GraphStore, document_id: str) -> tuple[int, int]:
+    """Remove a document and what only it supported; returns (facts deleted, entities deleted)."""
+    stored = store.get_entity(document_id)
+    if stored is None or DOCUMENT_LABEL not in stored.labels:
+        from kg.errors import NotFound
+
+        raise NotFound(f"no document {document_id!r} in the graph; list them with "
+                       "kgqa cypher \"MATCH (d:Document) RETURN d.id\"" if store.name == "neo4j" else
+                       f"no document {document_id!r} in the graph")
+    facts = [Relation(h, t, tl) for h, t, tl in json.loads(stored.properties.get("facts", "[]"))]
+    deleted, _ = store.retract(facts, document_id) if facts else (0, 0)
+    entities = _drop_text_orphans(store, {x for r in facts for x in (r.head, r.tail)} - {document_id})
+    store.delete_entities([document_id])
+    return deleted, entities + 1
+
+
+def _drop_text_orphans(store: GraphStore, ids: set[str]) -> int:
+    """Delete entities that text ingestion created and that nothing supports any more."""
+    made_by_text = [i for i in ids if (e := store.get_entity(i)) is not None and e.properties.get("origin") == "text"]
+    return store.delete_orphans(made_by_text) if made_by_text else 0
+
+
+def _type(name: str) -> str:
+    from kg.names import relation_type
+
+    return relation_type(name)
+
+
+def _ner_label(ner: str) -> str:
+    return to_label({"GPE": "Place", "LOC": "Place", "NORP": "Group", "FAC": "Facility", "ORG": "Organization",
+                     "WORK_OF_ART": "Work"}.get(ner, ner.title()))
+
+
+def documents_of(store: GraphStore) -> Sequence[str]:
+    """Ids of the documents in the store."""
+    return [row[0] for row in store.cypher("MATCH (d:Entity) WHERE d.id STARTS WITH 'doc:' RETURN d.id", limit=10**6).rows]
