@@ -70,7 +70,8 @@ def iter_documents(root: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Iterato
         yield read_document(path, base, max_bytes=max_bytes)
 
 
-def read_document(path: Path, base: Path | None = None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Document | DocumentProblem:
+def read_document(path: Path, base: Path | None = None, *,
+                  max_bytes: int = DEFAULT_MAX_BYTES) -> Document | DocumentProblem:
     """Read and decode one file; a :class:`DocumentProblem` says why it cannot be used."""
     size = path.stat().st_size
     if size > max_bytes:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -169,7 +168,3 @@ def _ner_label(ner: str) -> str:
     return to_label({"GPE": "Place", "LOC": "Place", "NORP": "Group", "FAC": "Facility", "ORG": "Organization",
                      "WORK_OF_ART": "Work"}.get(ner, ner.title()))
 
-
-def documents_of(store: GraphStore) -> Sequence[str]:
-    """Ids of the documents in the store."""
-    return [row[0] for row in store.cypher("MATCH (d:Entity) WHERE d.id STARTS WITH 'doc:' RETURN d.id", limit=10**6).rows]
