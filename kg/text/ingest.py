@@ -112,10 +112,12 @@ def _ingest_document(store: GraphStore, document: Document, linker: MentionLinke
                                                           properties={"origin": "text"}))
             spans.setdefault(entity_id, []).append(f"{start}:{end}")
             linked.append(LinkedSpan(start, end, m.text, entity_id))
+        text = sent.text
+        s_start = sent.start_char + len(text) - len(text.lstrip())
+        s_end = sent.end_char - (len(text) - len(text.rstrip()))
         for r in extractor.extract(sent, linked):
             relations.setdefault((r.head, r.type, r.tail), Relation(
-                r.head, r.type, r.tail, {"sentence": sent.text.strip(), "span": f"{r.start}:{r.end}"},
-                [document.id]))
+                r.head, r.type, r.tail, {"sentence": text.strip(), "span": f"{s_start}:{s_end}"}, [document.id]))
     facts = [Relation(document.id, MENTIONS, eid, {"spans": s, "count": len(s)}, [document.id])
              for eid, s in spans.items()]
     facts += list(relations.values())
