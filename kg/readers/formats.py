@@ -13,7 +13,10 @@ EXTENSIONS: dict[str, str] = {
     ".xml": "xml",
     ".jsonld": "json-ld",
     ".json": "json-ld",
+    ".md": "text",
+    ".markdown": "text",
 }
 DELIMITED = ("triples", "tsv", "csv")
 RDF = ("turtle", "nt", "xml", "json-ld")
-FORMATS = (*DELIMITED, *RDF)
+TEXT = ("text",)
+FORMATS = (*DELIMITED, *RDF, *TEXT)

@@ -136,3 +136,30 @@ def test_markdown_blanking_keeps_offsets(tmp_path: Path) -> None:
     path.write_text(text)
     doc = read_document(path, tmp_path)
     assert not isinstance(doc, str) and doc.id == "doc:x.md"  # type: ignore[union-attr]
+
+
+def test_cli_ingests_documents_and_forgets_them(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from qa.cli import cli
+
+    g = str(tmp_path / "g")
+    kb = tmp_path / "kb.txt"
+    kb.write_text("Up|directed_by|Pete Docter\nSoul|directed_by|Pete Docter\n")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "pixar.md").write_text("# Pixar\n\nSoul was directed by Pete Docter. The film Cars was directed by "
+                                   "John Lasseter.\n")
+    runner = CliRunner()
+    assert runner.invoke(cli, ["--path", g, "ingest", str(kb), "--no-progress"]).exit_code == 0
+    result = runner.invoke(cli, ["--path", g, "ingest", str(docs), "--format", "text", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["relations"] >= 2
+    out = runner.invoke(cli, ["--path", g, "cypher", "MATCH (d:Entity {id: 'doc:pixar.md'})-[:MENTIONS]->(e) "
+                              "RETURN e.id AS id ORDER BY id", "--json"])
+    assert [r["id"] for r in json.loads(out.stdout)["rows"]] == [
+        "Pete Docter", "Soul", "text:cars", "text:john lasseter", "text:pixar"]
+    result = runner.invoke(cli, ["--path", g, "forget", "doc:pixar.md"])
+    assert result.exit_code == 0 and "forgot doc:pixar.md" in result.stdout
+    stats = json.loads(runner.invoke(cli, ["--path", g, "stats", "--json"]).stdout)
+    assert (stats["entities"], stats["relations"]) == (3, 2)
