@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> None:
     import pydoc_data.topics
+
     import spacy
 
     from kg.ingest import ingest
@@ -58,7 +59,7 @@ def main() -> None:
             store.close()
             print(f"  {report.documents} docs, {report.tokens:,} tokens in {seconds:.1f} s", file=sys.stderr)
     result = {
-        "text": "pydoc_data.topics (Python Language Reference, CPython %s)" % sys.version.split()[0],
+        "text": f"pydoc_data.topics (Python Language Reference, CPython {sys.version.split()[0]})",
         "documents": runs[0]["documents"], "tokens": runs[0]["tokens"],
         "docs_per_s_median": statistics.median(r["documents"] / r["seconds"] for r in runs),
         "tokens_per_s_median": statistics.median(r["tokens"] / r["seconds"] for r in runs),
