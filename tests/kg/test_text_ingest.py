@@ -8,12 +8,11 @@ from pathlib import Path
 import pytest
 
 from kg.errors import NotFound
-from kg.linking import Linker
 from kg.models import Batch, Relation
 from kg.store.base import GraphStore
 from kg.store.embedded import EmbeddedStore
 from kg.text.documents import blank_markdown, read_document
-from kg.text.ingest import forget, ingest_text
+from kg.text.ingest import document_linker, forget, ingest_text
 
 spacy = pytest.importorskip("spacy")
 
@@ -39,7 +38,7 @@ def graph(tmp_path: Path) -> GraphStore:
 
 
 def run(store: GraphStore, path: Path, nlp):  # type: ignore[no-untyped-def]
-    return ingest_text(store, path, Linker.from_store(store), nlp)
+    return ingest_text(store, path, document_linker(store), nlp)
 
 
 def facts(store: GraphStore) -> set[tuple[str, str, str]]:
@@ -113,7 +112,7 @@ def test_bad_files_are_reported_and_the_rest_goes_on(graph: GraphStore, tmp_path
     (docs / "wide.txt").write_bytes("Penny Marshall directed Big.".encode("utf-16"))
     (docs / "huge.txt").write_text("Up " * 2000)
     before = facts(graph)
-    report = ingest_text(graph, docs, Linker.from_store(graph), nlp, max_bytes=4000)
+    report = ingest_text(graph, docs, document_linker(graph), nlp, max_bytes=4000)
     problems = {Path(p.path).name: p.level for p in report.problems}
     assert problems == {"binary.txt": "error", "empty.md": "warning", "huge.txt": "error"}
     assert report.documents == 2
