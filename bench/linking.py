@@ -91,7 +91,7 @@ def main() -> None:
     fit_s: list[float] = []
     link_s = 0.0
     weights: dict[str, dict[str, float]] = {}
-    typo_rows: list[tuple[int, LabeledQuestion, str, LinkResult]] = []
+    typo_rows: list[tuple[int, LabeledQuestion, LinkResult]] = []
     typo_budget = args.typos // args.folds
     rng = random.Random(args.seed)
     for fold in range(args.folds):
@@ -112,7 +112,8 @@ def main() -> None:
             typo = misspell(q.text[q.start:q.end], rng)
             if typo is not None:
                 text = q.text[:q.start] + typo + q.text[q.end:]
-                typo_rows.append((hop, q, text, linker.link(text)))
+                typo_q = LabeledQuestion(text, q.gold, q.start, q.start + len(typo), q.answers, q.source)
+                typo_rows.append((hop, typo_q, linker.link(text)))
     latencies = []
     for k in random.Random(args.seed + 1).sample(range(len(questions)), min(args.latency, len(questions))):
         start = time.perf_counter()
@@ -124,8 +125,12 @@ def main() -> None:
     per_hop = {hop: score([(q, r) for (h, q), r in zip(questions, final, strict=True) if h == hop]) for hop in HOPS}
     per_hop_untrained = {hop: score([(q, r) for (h, q), r in zip(questions, untrained, strict=True) if h == hop])
                          for hop in HOPS}
-    typo_score = {hop: score([(q, r) for h, q, _, r in typo_rows if h == hop]) for hop in HOPS}
-    errors = categorise([(h, q, r) for (h, q), r in zip(questions, final, strict=True)])
+    typo_score = {hop: score([(q, r) for h, q, r in typo_rows if h == hop]) for hop in HOPS}
+    errors = {
+        "cross_validated": categorise([(h, q, r) for (h, q), r in zip(questions, final, strict=True)]),
+        "untrained": categorise([(h, q, r) for (h, q), r in zip(questions, untrained, strict=True)]),
+        "typo": categorise(typo_rows),
+    }
     payload: dict[str, Any] = {
         "meta": {"kb": args.kb, "questions": args.questions, "folds": args.folds, "seed": args.seed,
                  "ner": args.ner, "python": platform.python_version(), "cpus": os.cpu_count(),
@@ -136,8 +141,8 @@ def main() -> None:
         "per_hop": per_hop,
         "per_hop_untrained": per_hop_untrained,
         "typo": {"questions": len(typo_rows), "per_hop": typo_score,
-                 "examples": [{"text": t, "gold": q.gold, "predicted": r.topic.entity_id if r.topic else None}
-                              for _, q, t, r in typo_rows[:10]]},
+                 "examples": [{"text": q.text, "gold": q.gold, "predicted": r.topic.entity_id if r.topic else None}
+                              for _, q, r in typo_rows[:10]]},
         "throughput_questions_per_s": len(questions) / link_s,
         "ner_share": sum(r.ner for r in final) / len(final),
         "fuzzy_share": sum(r.fuzzy for r in final) / len(final),
@@ -187,6 +192,8 @@ def categorise(rows: list[tuple[int, LabeledQuestion, LinkResult]]) -> dict[str,
         if topic is None:
             kind = "NIL: the marked entity scored below the threshold" if in_candidates else \
                 "NIL: the marked entity was no candidate"
+        elif not in_candidates:
+            kind = "the marked entity was no candidate; another won"
         elif (topic.start, topic.end) == (q.start, q.end):
             if lookup_key(topic.candidates[0].name) == gold_key:
                 kind = "right span, another entity with the same folded name (case variant)"
@@ -257,9 +264,10 @@ def print_table(payload: dict[str, Any]) -> None:
     print(f"names: {d['keys_with_several_entities']:,} folded names shared by {d['entities_in_such_keys']:,} entities; "
           f"{d['films_with_several_release_years']:,} films with several release years (merged namesakes); "
           f"{d['questions_whose_gold_name_is_ambiguous_by_key']:,} questions' gold name is ambiguous by key")
-    print("errors (strict):")
-    for kind, e in payload["errors"].items():
-        print(f"  {e['count']:>5}  {kind}  {e['per_hop']}")
+    for run, errors in payload["errors"].items():
+        print(f"errors ({run.replace('_', '-')}, strict): {sum(e['count'] for e in errors.values()) or 'none'}")
+        for kind, e in errors.items():
+            print(f"  {e['count']:>5}  {kind}  {e['per_hop']}")
 
 
 if __name__ == "__main__":

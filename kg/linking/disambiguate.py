@@ -29,11 +29,15 @@ asked of it, because their evidence differs:
   context    logit of how often this span's context held the marked entity
              in training questions (template with back-off, :mod:`~kg.linking.prior`)
   keyphrase  logit of how often this span text was the marked entity
-  length     tokens in the span (longest match wins, other things equal)
+  length     tokens in an exact span (longest match wins, other things equal)
   common     only stop words, numbers or punctuation ("Up", "9", "Her")
+  common_context  ``context`` again for a common span: where the template is
+             sure, a common word there is a title; where it is not, it is a word
   capital    starts with a capital letter, not at the text's start
   ner        exactly a spaCy named entity (only when NER ran)
-  fuzzy      1 - the best cosine similarity of its fuzzy candidates (0 when exact)
+  fuzzy      1 - the best similarity of its fuzzy candidates (0 when exact)
+  fuzzy_length  tokens in a fuzzy span (long fuzzy spans soak up words around
+             the name, so they get their own weight)
   fit        the best entity score of the span (does anything it may name fit?)
   ========== ==============================================================
 
@@ -54,13 +58,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SPAN_FEATURES = ("context", "keyphrase", "length", "common", "capital", "ner", "fuzzy", "fit")
+SPAN_FEATURES = ("context", "keyphrase", "length", "common", "common_context", "capital", "ner", "fuzzy",
+                 "fuzzy_length", "fit")
 ENTITY_FEATURES = ("role_fit", "role_miss", "relwords", "case", "degree", "distance", "agreement")
 #: Weights of an untrained linker: longest, capitalised, well-connected, relation-consistent exact
 #: matches; common words need support; fuzzy matches pay for their distance.
 DEFAULT_WEIGHTS: dict[str, dict[str, float]] = {
-    "span": {"bias": -1.5, "context": 1.0, "keyphrase": 0.5, "length": 1.0, "common": -3.0, "capital": 1.0,
-             "ner": 1.0, "fuzzy": -6.0, "fit": 1.0},
+    "span": {"bias": -1.5, "context": 1.0, "keyphrase": 0.5, "length": 1.0, "common": -3.0, "common_context": 0.0,
+             "capital": 1.0, "ner": 1.0, "fuzzy": -6.0, "fuzzy_length": 0.0, "fit": 1.0},
     "entity": {"role_fit": 1.0, "role_miss": -1.0, "relwords": 2.0, "case": 0.5, "degree": 0.3, "distance": -8.0,
                "agreement": 1.0},
 }

@@ -66,7 +66,7 @@ def stem(word: str) -> str:
 
 
 class Featurizer:
-    """Computes :data:`~kg.linking.disambiguate.FEATURES` for candidate spans.
+    """Computes the span and entity features (:mod:`kg.linking.disambiguate`) of candidate spans.
 
     Args:
         table: the graph snapshot.
@@ -114,14 +114,19 @@ class Featurizer:
             evidence = prior.evidence(span.key, span.contexts) if trained else _NO_EVIDENCE
             start, end = tokens.starts[span.i], tokens.ends[span.j - 1]
             surface = text[start:end]
+            common = self.is_common(tokens, span.i, span.j)
+            exact = span.source == "exact"
+            length = float(span.j - span.i)
             span_x.append([
                 evidence.context,
                 evidence.keyphrase,
-                float(span.j - span.i),
-                1.0 if self.is_common(tokens, span.i, span.j) else 0.0,
+                length if exact else 0.0,
+                1.0 if common else 0.0,
+                evidence.context if common else 0.0,
                 1.0 if span.i > 0 and surface[:1].isupper() else 0.0,
                 1.0 if ner_spans and (start, end) in ner_spans else 0.0,
                 1.0 - max(span.similarity, default=1.0),
+                0.0 if exact else length,
             ])
             evoked = self.evoked_relations(tokens.keys[:span.i] + tokens.keys[span.j:])
             others = [o for o in spans if not o.overlaps(span)]

@@ -5,19 +5,21 @@ Pipeline, per text:
 1. **Exact candidates** — tokens (:mod:`kg.linking.tokens`) scanned by the
    :class:`~kg.linking.gazetteer.Gazetteer`: every span that is a name or alias,
    case- and accent-insensitive, overlapping spans included.
-2. **Fuzzy candidates** — when no exact candidate is likely enough (or always,
-   by configuration), the spans of up to ``fuzzy_max_tokens`` tokens are searched
-   in the FAISS :class:`~kg.linking.candidates.FuzzyIndex` of name embeddings.
-3. **Disambiguation** — each (span, entity) gets features (context template,
-   keyphrase rate, relation roles, relation words, span length, common word,
-   case, degree, distance, agreement with other mentions, NER) and a probability
-   (:mod:`kg.linking.disambiguate`).
-4. **NER** — spaCy's NER runs only when it can change the answer: when fuzzy
-   search ran or the two best entities are within ``ner_margin``; a span that is
-   exactly a named entity gains its label and the ``ner`` feature.
-5. **Decision** — spans are taken best first, skipping those that overlap one
-   already taken (so, other things equal, the longest match wins); a span's
-   entity is its best candidate when that is at least ``nil_threshold``, else NIL.
+2. **Fuzzy candidates** — when no exact mention is sure (``fuzzy_below``), or
+   always, by configuration, spans of up to ``fuzzy_max_tokens`` tokens are
+   searched in the FAISS :class:`~kg.linking.candidates.FuzzyIndex` of name
+   embeddings and scored by string similarity.
+3. **Disambiguation** — each span gets ``P(mention)`` and each of its entities
+   ``P(entity | mention)`` from features of the context template, the span and
+   the graph (:mod:`kg.linking.disambiguate`, :mod:`kg.linking.features`).
+4. **NER** — spaCy's NER runs only when it can change the answer (``ner_margin``)
+   or fuzzy search ran; a span that is exactly a named entity gains its label and
+   the ``ner`` feature.
+5. **Decision** — the longest match wins: an exact span inside a longer exact
+   span that links comes last; otherwise spans are taken most probable first,
+   skipping those that overlap one already taken. A span links to its most
+   probable entity when ``P(mention)`` is at least ``nil_threshold``, else it is
+   NIL.
 
 :meth:`Linker.fit` learns the prior and the weights from questions with their
 topic entity marked (``who directed [Up]``), e.g. MetaQA question files.
@@ -50,7 +52,7 @@ from kg.linking.disambiguate import (
 from kg.linking.encoders import make_encoder
 from kg.linking.features import Features, Featurizer, SpanCandidates
 from kg.linking.models import Candidate, LinkResult, Mention
-from kg.linking.prior import Prior, context_keys
+from kg.linking.prior import UNSEEN, Prior, context_keys
 from kg.linking.questions import LabeledQuestion, as_questions, misspell
 from kg.linking.tokens import Tokens, tokenize
 from kg.names import lookup_key
@@ -66,7 +68,9 @@ class LinkerConfig:
     Args:
         nil_threshold: a span links to its best entity only if its mention probability is at least this.
         max_candidates: candidates kept per mention.
-        fuzzy: search fuzzy candidates ``"auto"`` (when nothing exact is likely), ``"always"`` or ``"never"``.
+        fuzzy: search fuzzy candidates ``"auto"`` (when no exact mention is sure), ``"always"`` or ``"never"``.
+        fuzzy_below: in ``auto``, fuzzy search runs when no exact mention scores this much (a sure
+            exact mention leaves nothing to find; a doubtful one may be part of a misspelled name).
         fuzzy_k: nearest names per searched span.
         fuzzy_min_cosine: embedding cosine below which FAISS's nearest names are dropped.
         fuzzy_min_similarity: similarity (cosine or edit ratio, the larger) below which a name is no candidate.
@@ -83,12 +87,15 @@ class LinkerConfig:
         l2: pull of the learned weights towards the defaults.
         typo_rate: share of training questions also seen with a typo in the entity, to learn fuzzy weights.
         typo_max: at most this many such copies.
+        context_dropout: share of training questions also seen as if their wording were new (context
+            unknown), so that the weights also learn what to do with a question unlike the training ones.
         seed: random seed of the typos.
     """
 
     nil_threshold: float = 0.5
     max_candidates: int = 5
     fuzzy: str = "auto"
+    fuzzy_below: float = 0.9
     fuzzy_k: int = 20
     fuzzy_min_cosine: float = 0.3
     fuzzy_min_similarity: float = 0.6
@@ -103,6 +110,7 @@ class LinkerConfig:
     smoothing: float = 2.0
     l2: float = 10.0
     typo_rate: float = 0.05
+    context_dropout: float = 0.2
     typo_max: int = 2000
     seed: int = 0
 
@@ -122,13 +130,15 @@ class FitReport:
     unmarked: int = 0
     missing: list[str] = field(default_factory=list)
     typos: int = 0
+    dropped: int = 0
     rows: int = 0
     weights: dict[str, dict[str, float]] = field(default_factory=dict)
     seconds: float = 0.0
 
     def summary(self) -> str:
         return (f"trained on {self.questions:,} question(s) in {self.seconds:.1f} s: marked entity among the "
-                f"candidates in {self.gold_found:,} ({self.typos:,} typo copies, {self.rows:,} candidate rows"
+                f"candidates in {self.gold_found:,} ({self.typos:,} typo copies, {self.dropped:,} copies with the "
+                f"context hidden, {self.rows:,} candidate rows"
                 f"{f', {self.unmarked:,} unmarked' if self.unmarked else ''})")
 
 
@@ -142,6 +152,20 @@ class _State:
     scores: Scores | None = None
     fuzzy: bool = False
     ner: dict[tuple[int, int], str] | None = None
+
+
+@dataclass(slots=True)
+class _Example:
+    """A training question: its candidates, the marked one (``gold``, an index into ``state.spans``),
+    and what it adds to the prior (``counted``, in which the marked one is ``counted_gold``)."""
+
+    state: _State
+    counted: list[tuple[str, list[str]]]
+    gold: int | None
+    counted_gold: int | None
+    roles: tuple[str, ...]
+    gold_entities: set[int]
+    gold_span: tuple[int, int] | None
 
 
 class Linker:
@@ -243,7 +267,7 @@ class Linker:
         state = _State(tokens, spans)
         self._score(state)
         mode = fuzzy or self.config.fuzzy
-        if mode == "always" or (mode == "auto" and self._best_mention(state) < self.config.nil_threshold):
+        if mode == "always" or (mode == "auto" and self._best_mention(state) < self.config.fuzzy_below):
             state.spans += self._fuzzy_spans(tokens, spans)
             state.fuzzy = True
             self._score(state)
@@ -336,7 +360,12 @@ class Linker:
                                                         round(span.similarity[k], 4)))
         for cands in per_span.values():
             cands.sort(key=lambda c: -c.score)
-        order = sorted(per_span, key=lambda s: (-mention_p[s], spans[s].i - spans[s].j, spans[s].i))
+        # Longest match wins: an exact span inside a longer exact span that links is out of the running.
+        linked_exact = [spans[s] for s in per_span
+                        if spans[s].source == "exact" and mention_p[s] >= cfg.nil_threshold]
+        shadowed = {s for s in per_span if spans[s].source == "exact" and any(
+            o.i <= spans[s].i and spans[s].j <= o.j and o.j - o.i > spans[s].j - spans[s].i for o in linked_exact)}
+        order = sorted(per_span, key=lambda s: (s in shadowed, -mention_p[s], spans[s].i - spans[s].j, spans[s].i))
         taken: list[SpanCandidates] = []
         mentions: list[Mention] = []
         for s in order:
@@ -367,62 +396,89 @@ class Linker:
             questions: :class:`LabeledQuestion` values or the path of a question file
                 (``question with [entity]<TAB>answers`` a line, as MetaQA).
 
-        Each question's features are computed with its own counts taken out of the
-        prior, so the weights learn how the prior behaves on questions it has not seen.
+        First every question is counted into a new :class:`Prior`. Then each question's
+        features are computed with its own counts taken back out, so the weights learn how
+        the prior behaves on questions it has not seen; some questions are also seen with a
+        typo in the entity (to learn fuzzy weights) or with their wording hidden (to learn
+        what to do with new phrasings). Last, the weights are fitted (:func:`_fit_weights`).
         """
         start = time.perf_counter()
         cfg = self.config
         report = FitReport()
         prior = Prior(smoothing=cfg.smoothing)
-        examples: list[tuple[_State, list[tuple[str, list[str]]], int | None, tuple[str, ...], set[int],
-                             tuple[int, int] | None]] = []
+        examples: list[_Example] = []
         for q in as_questions(questions):
             report.questions += 1
             if q.gold is None:
                 report.unmarked += 1
                 continue
-            state = _State(tokenize(q.text), [SpanCandidates(m.i, m.j, m.key, list(m.entities),
-                                                             [1.0] * len(m.entities))
-                                              for m in self.index.gazetteer.match(tokenize(q.text))])
-            gold_entities = self._gold_entities(q.gold)
-            gold_span = state.tokens.token_span(q.start, q.end)
-            gold = next((k for k, s in enumerate(state.spans)
-                         if (s.i, s.j) == gold_span and gold_entities.intersection(s.entities)), None)
-            if gold is None:
+            example = self._example(q)
+            if example.gold is None:
                 if len(report.missing) < 20:
                     report.missing.append(f"{q.source}: {q.gold!r}")
             else:
                 report.gold_found += 1
-            roles = self.index.table.roles(min(gold_entities)) if gold_entities else ()
-            counted = [(s.key, context_keys(state.tokens.keys, s.i, s.j)) for s in state.spans]
-            for s, (_, contexts) in zip(state.spans, counted, strict=True):
-                s.contexts = contexts
-            prior.add(counted, gold, roles)
-            examples.append((state, counted, gold, roles, gold_entities, gold_span))
+            prior.add(example.counted, example.counted_gold, example.roles)
+            examples.append(example)
 
         featurizer = Featurizer(self.index.table, prior, self.stop_words)
         rng = random.Random(cfg.seed)
         labelled: list[tuple[Features, np.ndarray]] = []
-        for state, counted, gold, roles, gold_entities, gold_span in examples:
-            prior.add(counted, gold, roles, sign=-1)
-            f = featurizer.featurize(state.tokens, state.spans)
-            labelled.append((f, np.asarray([k == gold and state.spans[k].entities[e] in gold_entities
-                                             for k, e in f.rows], dtype=bool)))
-            if (gold_span is not None and gold_entities and report.typos < cfg.typo_max
+        for ex in examples:
+            prior.add(ex.counted, ex.counted_gold, ex.roles, sign=-1)
+            f = featurizer.featurize(ex.state.tokens, ex.state.spans)
+            labels = np.asarray([k == ex.gold and ex.state.spans[k].entities[e] in ex.gold_entities
+                                 for k, e in f.rows], dtype=bool)
+            labelled.append((f, labels))
+            if rng.random() < cfg.context_dropout:
+                labelled.append((self._unseen_context(featurizer, ex.state), labels))
+                report.dropped += 1
+            if (ex.gold_span is not None and ex.gold_entities and report.typos < cfg.typo_max
                     and rng.random() < cfg.typo_rate):
-                typo = self._typo_example(featurizer, state.tokens, gold_span, gold_entities, rng)
+                typo = self._typo_example(featurizer, ex.state.tokens, ex.gold_span, ex.gold_entities, rng)
                 if typo is not None:
                     labelled.append(typo)
                     report.typos += 1
-            prior.add(counted, gold, roles)
+            prior.add(ex.counted, ex.counted_gold, ex.roles)
         report.rows = sum(len(f.rows) for f, _ in labelled)
         prior.weights = _fit_weights(labelled, cfg.l2)
         prior.meta = {"questions": report.questions, "gold_found": report.gold_found, "typos": report.typos,
-                      "trained": time.strftime("%Y-%m-%d %H:%M:%S")}
+                      "context_hidden": report.dropped, "trained": time.strftime("%Y-%m-%d %H:%M:%S")}
         self._use_prior(prior)
         report.weights = prior.weights
         report.seconds = time.perf_counter() - start
         return report
+
+    def _example(self, q: LabeledQuestion) -> _Example:
+        """A marked question's exact candidates, which of them is marked, and what it counts in the prior."""
+        tokens = tokenize(q.text)
+        spans = [SpanCandidates(m.i, m.j, m.key, list(m.entities), [1.0] * len(m.entities))
+                 for m in self.index.gazetteer.match(tokens)]
+        for span in spans:
+            span.contexts = context_keys(tokens.keys, span.i, span.j)
+        gold_entities = self._gold_entities(q.gold or "")
+        gold_span = tokens.token_span(q.start, q.end)
+        gold = next((k for k, s in enumerate(spans)
+                     if (s.i, s.j) == gold_span and gold_entities.intersection(s.entities)), None)
+        # Spans inside the marked one ("Life" in "It's a Wonderful Life") say nothing about how
+        # the word is used on its own: they are not counted (they stay negatives for the weights).
+        kept = [k for k, s in enumerate(spans) if gold is None or k == gold or not s.overlaps(spans[gold])]
+        roles = self.index.table.roles(min(gold_entities)) if gold_entities else ()
+        return _Example(_State(tokens, spans), [(spans[k].key, spans[k].contexts) for k in kept], gold,
+                        kept.index(gold) if gold is not None else None, roles, gold_entities, gold_span)
+
+    @staticmethod
+    def _unseen_context(featurizer: Featurizer, state: _State) -> Features:
+        """Features of a training question as if its wording had never been seen: every span's
+        context reads as the prior's base rate, and roles as those of all marked entities."""
+        saved = [span.contexts for span in state.spans]
+        for span in state.spans:
+            span.contexts = [UNSEEN]
+        try:
+            return featurizer.featurize(state.tokens, state.spans)
+        finally:
+            for span, contexts in zip(state.spans, saved, strict=True):
+                span.contexts = contexts
 
     def _typo_example(self, featurizer: Featurizer, tokens: Tokens, gold_span: tuple[int, int],
                       gold_entities: set[int], rng: random.Random) -> tuple[Features, np.ndarray] | None:

@@ -11,7 +11,7 @@ Three counts, all keyed by strings so that they outlive a rebuilt graph index:
   evidence of its nearest context.
 * **keyphrase** — per folded span text, how often it was a candidate and how often
   the marked entity (Mihalcea's link probability: ``"up"`` is rarely an entity,
-  ``"tom hanks"`` nearly always).
+  ``"tom hanks"`` nearly always). Spans inside the marked one are not counted.
 * **roles** — per context, how often the marked entity had each role
   (``>DIRECTED_BY``: it is something directed), so a context says what kind of
   entity it expects (:class:`SpanEvidence`).
@@ -34,10 +34,12 @@ from kg.errors import ConfigError
 
 FORMAT = "kgqa-linker-prior/1"
 WINDOWS = (3, 2, 1)  # tokens each side, after the full template
-_CLIP = 8.0
+#: A context no text produces: its evidence is the base rate (training uses it to hide a question's wording).
+UNSEEN = "\x00"
 
 
 def logit(p: float) -> float:
+    """``log(p / (1 - p))`` with ``p`` kept within ``[1e-4, 1 - 1e-4]`` (at most ±9.21)."""
     p = min(max(p, 1e-4), 1 - 1e-4)
     return math.log(p / (1 - p))
 
