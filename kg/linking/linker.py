@@ -229,12 +229,17 @@ class Linker:
                 self._score(state)
         return [self._decide(s) for s in states]
 
-    def link_text(self, text: str) -> list[Mention]:
+    def link_text(self, text: str, ner: dict[tuple[int, int], str] | None = None) -> list[Mention]:
         """Mentions of a sentence of a document: NER always runs, and a named entity that matches
-        nothing in the graph is returned too, as a NIL mention with its label (for new entities)."""
+        nothing in the graph is returned too, as a NIL mention with its label (for new entities).
+
+        ``ner`` gives the sentence's named entities (``(start, end) -> label``, offsets into
+        ``text``) when the caller has parsed it already; else NER runs here."""
         state = self._candidates(text)
-        doc = self.nlp()(text)
-        state.ner = {(e.start_char, e.end_char): e.label_ for e in doc.ents}
+        if ner is None:
+            doc = self.nlp()(text)
+            ner = {(e.start_char, e.end_char): e.label_ for e in doc.ents}
+        state.ner = dict(ner)
         self._score(state)
         mentions = self._decide(state).mentions
         taken = [(m.start, m.end) for m in mentions if m.entity_id is not None]

@@ -43,8 +43,9 @@ ENTITY_LABELS = {"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "WORK_OF_ART", "E
 class MentionLinker(Protocol):
     """What text ingestion needs from the entity linker."""
 
-    def link_text(self, text: str) -> list[Any]:
-        """Mentions of ``text`` with ``start``, ``end``, ``text``, ``label`` and ``entity_id`` (None for NIL)."""
+    def link_text(self, text: str, ner: dict[tuple[int, int], str] | None = None) -> list[Any]:
+        """Mentions of ``text`` with ``start``, ``end``, ``text``, ``label`` and ``entity_id`` (None for NIL);
+        ``ner`` holds the named entities already found in ``text`` (offsets into it)."""
         ...
 
 
@@ -112,7 +113,10 @@ def _ingest_document(store: GraphStore, document: Document, linker: MentionLinke
     relations: dict[tuple[str, str, str], Relation] = {}
     for sent in doc.sents:
         linked: list[LinkedSpan] = []
-        for m in linker.link_text(sent.text):
+        # The document was parsed once; its named entities go to the linker, which then
+        # does not run NER a second time.
+        ner = {(e.start_char - sent.start_char, e.end_char - sent.start_char): e.label_ for e in sent.ents}
+        for m in linker.link_text(sent.text, ner):
             start, end = sent.start_char + m.start, sent.start_char + m.end
             entity_id = m.entity_id
             if entity_id is None:
