@@ -35,6 +35,9 @@ FILMS = {
     "Bruno": {"directed_by": ["Bruno Barreto"]},
     "Brüno": {"directed_by": ["Larry Charles"], "starred_actors": ["Sacha Baron Cohen"]},
     "Backdraft": {"directed_by": ["Ron Howard"], "has_tags": ["heat", "firefighters"]},
+    "Dallas": {"directed_by": ["Stuart Heisler"], "starred_actors": ["Gary Cooper", "Ruth Roman"],
+               "has_genre": ["Western"], "release_year": ["1950"]},
+    "The Resurrection of the Christ": {"directed_by": ["Dallas Jenkins"]},
 }
 # Questions with the topic entity marked, for training the prior (as MetaQA writes them).
 TRAINING = [
@@ -108,6 +111,9 @@ def test_longest_match_wins(linker: Linker) -> None:
     result = linker.link("who directed The Fog")
     assert [(m.text, m.entity_id) for m in result.mentions] == [("The Fog", "The Fog")]
     assert topic(linker, "who directed Fog") == "Fog"
+    # The film "Dallas" is better connected and spaCy calls "Dallas" a place: the longer name still wins.
+    result = linker.link("which films did Dallas Jenkins direct")
+    assert [(m.text, m.entity_id) for m in result.mentions] == [("Dallas Jenkins", "Dallas Jenkins")]
 
 
 def test_case_and_accent_insensitive(linker: Linker) -> None:
