@@ -20,7 +20,7 @@ asked of it, because their evidence differs:
              accents (``Brüno``, not ``Bruno``)
   degree     log(1 + relations of the entity)
   distance   1 - cosine similarity for a fuzzy candidate (0 when exact)
-  agreement  the entity is related to a candidate of another span
+  agreement  the entity is related to an exact candidate of another span
   ========== ==============================================================
 
 * **is the span a mention at all** — a logistic model over span features:
@@ -66,7 +66,7 @@ ENTITY_FEATURES = ("role_fit", "role_miss", "relwords", "case", "degree", "dista
 DEFAULT_WEIGHTS: dict[str, dict[str, float]] = {
     "span": {"bias": -1.5, "context": 1.0, "keyphrase": 0.5, "length": 1.0, "common": -3.0, "common_context": 0.0,
              "capital": 1.0, "ner": 1.0, "fuzzy": -6.0, "fuzzy_length": 0.0, "fit": 1.0},
-    "entity": {"role_fit": 1.0, "role_miss": -1.0, "relwords": 2.0, "case": 0.5, "degree": 0.3, "distance": -8.0,
+    "entity": {"role_fit": 1.0, "role_miss": -1.0, "relwords": 1.5, "case": 0.5, "degree": 0.3, "distance": -8.0,
                "agreement": 1.0},
 }
 #: ``objective(w, full) -> (loss, gradient, Hessian)``; with ``full=False`` only the loss is needed.

@@ -108,6 +108,7 @@ class Featurizer:
         rows: list[tuple[int, int]] = []
         span_x: list[list[float]] = []
         entity_x: list[list[float]] = []
+        exact_spans = [o for o in spans if o.source == "exact"]
         for s, span in enumerate(spans):
             if trained and not span.contexts:
                 span.contexts = context_keys(tokens.keys, span.i, span.j)
@@ -129,7 +130,8 @@ class Featurizer:
                 0.0 if exact else length,
             ])
             evoked = self.evoked_relations(tokens.keys[:span.i] + tokens.keys[span.j:])
-            others = [o for o in spans if not o.overlaps(span)]
+            # Agreement is with exact candidates only: fuzzy look-alikes are many and say little.
+            others = [o for o in exact_spans if not o.overlaps(span)]
             for k, e in enumerate(span.entities):
                 roles = table.roles(e)
                 if evoked:

@@ -16,8 +16,9 @@ Pipeline, per text:
    or fuzzy search ran; a span that is exactly a named entity gains its label and
    the ``ner`` feature.
 5. **Decision** — the longest match wins: an exact span inside a longer exact
-   span that links comes last; otherwise spans are taken most probable first,
-   skipping those that overlap one already taken. A span links to its most
+   span that links comes last (unless clearly more probable, ``longest_margin``);
+   otherwise spans are taken most probable first, skipping those that overlap one
+   already taken. A span links to its most
    probable entity when ``P(mention)`` is at least ``nil_threshold``, else it is
    NIL.
 
@@ -52,7 +53,7 @@ from kg.linking.disambiguate import (
 from kg.linking.encoders import make_encoder
 from kg.linking.features import Features, Featurizer, SpanCandidates
 from kg.linking.models import Candidate, LinkResult, Mention
-from kg.linking.prior import UNSEEN, Prior, context_keys
+from kg.linking.prior import UNSEEN, Prior, context_keys, logit
 from kg.linking.questions import LabeledQuestion, as_questions, misspell
 from kg.linking.tokens import Tokens, tokenize
 from kg.names import lookup_key
@@ -68,6 +69,9 @@ class LinkerConfig:
     Args:
         nil_threshold: a span links to its best entity only if its mention probability is at least this.
         max_candidates: candidates kept per mention.
+        longest_margin: an exact span inside a longer one that links loses to it unless the log-odds
+            of its mention probability are higher by more than this (longest match wins, save clear
+            exceptions: 3.0 is 20 times the odds).
         fuzzy: search fuzzy candidates ``"auto"`` (when no exact mention is sure), ``"always"`` or ``"never"``.
         fuzzy_below: in ``auto``, fuzzy search runs when no exact mention scores this much (a sure
             exact mention leaves nothing to find; a doubtful one may be part of a misspelled name).
@@ -94,6 +98,7 @@ class LinkerConfig:
 
     nil_threshold: float = 0.5
     max_candidates: int = 5
+    longest_margin: float = 3.0
     fuzzy: str = "auto"
     fuzzy_below: float = 0.9
     fuzzy_k: int = 20
@@ -365,11 +370,12 @@ class Linker:
                                                         round(span.similarity[k], 4)))
         for cands in per_span.values():
             cands.sort(key=lambda c: -c.score)
-        # Longest match wins: an exact span inside a longer exact span that links is out of the running.
-        linked_exact = [spans[s] for s in per_span
-                        if spans[s].source == "exact" and mention_p[s] >= cfg.nil_threshold]
+        # Longest match wins: an exact span inside a longer exact span that links is out of the
+        # running, unless it is clearly more probable ("directed by John Ford" is a film's title).
+        linked_exact = [s for s in per_span if spans[s].source == "exact" and mention_p[s] >= cfg.nil_threshold]
         shadowed = {s for s in per_span if spans[s].source == "exact" and any(
-            o.i <= spans[s].i and spans[s].j <= o.j and o.j - o.i > spans[s].j - spans[s].i for o in linked_exact)}
+            spans[o].i <= spans[s].i and spans[s].j <= spans[o].j and spans[o].j - spans[o].i > spans[s].j - spans[s].i
+            and logit(mention_p[s]) - logit(mention_p[o]) <= cfg.longest_margin for o in linked_exact)}
         order = sorted(per_span, key=lambda s: (s in shadowed, -mention_p[s], spans[s].i - spans[s].j, spans[s].i))
         taken: list[SpanCandidates] = []
         mentions: list[Mention] = []
