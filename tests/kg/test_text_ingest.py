@@ -22,6 +22,7 @@ KB = [
     Relation("Big", "starred_actors", "Tom Hanks", sources=["kb.txt"]),
     Relation("Big", "directed_by", "Penny Marshall", sources=["kb.txt"]),
     Relation("Soul", "directed_by", "Pete Docter", sources=["kb.txt"]),
+    Relation("Ratatouille", "directed_by", "Brad Bird", sources=["kb.txt"]),
 ]
 
 
@@ -72,10 +73,10 @@ def test_document_becomes_grounded_facts_with_provenance(graph: GraphStore, tmp_
 def test_unchanged_document_is_skipped_and_changed_one_replaces_its_facts(graph: GraphStore, tmp_path: Path,
                                                                           nlp) -> None:  # type: ignore[no-untyped-def]
     doc = tmp_path / "a.txt"
-    doc.write_text("Up was directed by Pete Docter. The film Cars was directed by John Lasseter.\n")
+    doc.write_text("Ratatouille was directed by Brad Bird. The film Cars was directed by John Lasseter.\n")
     run(graph, tmp_path, nlp)
-    up = next(r for r in graph.neighbours("Up", "out") if r.type == "DIRECTED_BY")
-    assert up.sources == ["kb.txt", "doc:a.txt"]          # the document agrees with the KB
+    rat = next(r for r in graph.neighbours("Ratatouille", "out") if r.type == "DIRECTED_BY")
+    assert rat.sources == ["kb.txt", "doc:a.txt"]          # the document agrees with the KB
     assert run(graph, tmp_path, nlp).unchanged == 1
 
     doc.write_text("Soul was directed by Pete Docter.\n")
@@ -84,8 +85,8 @@ def test_unchanged_document_is_skipped_and_changed_one_replaces_its_facts(graph:
     got = facts(graph)
     assert ("text:cars", "DIRECTED_BY", "text:john lasseter") not in got
     assert graph.get_entity("text:cars") is None and graph.get_entity("text:john lasseter") is None
-    up = next(r for r in graph.neighbours("Up", "out") if r.type == "DIRECTED_BY")
-    assert up.sources == ["kb.txt"]                        # the KB still states it
+    rat = next(r for r in graph.neighbours("Ratatouille", "out") if r.type == "DIRECTED_BY")
+    assert rat.sources == ["kb.txt"]                       # the KB still states it
     soul = next(r for r in graph.neighbours("Soul", "out") if r.type == "DIRECTED_BY")
     assert soul.sources == ["kb.txt", "doc:a.txt"]
 
