@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from kg.models import Batch, Entity, Relation
 from kg.names import label as to_label
-from kg.names import lookup_key
+from kg.names import lookup_key, relation_type
 from kg.store.base import GraphStore
 from kg.text.documents import DEFAULT_MAX_BYTES, Document, DocumentProblem, iter_documents
 from kg.text.relations import LinkedSpan, RelationExtractor
@@ -137,7 +137,7 @@ def _ingest_document(store: GraphStore, document: Document, linker: MentionLinke
              for eid, s in spans.items()]
     facts += list(relations.values())
     old = [tuple(f) for f in json.loads(stored.properties.get("facts", "[]"))] if stored else []
-    new_keys = {(f.head, _type(f.type), f.tail) for f in facts}
+    new_keys = {(f.head, relation_type(f.type), f.tail) for f in facts}
     gone = [Relation(h, t, tl) for h, t, tl in old if (h, t, tl) not in new_keys]
     doc_node = Entity(document.id, document.title, labels=[DOCUMENT_LABEL], properties={
         "path": document.path, "sha256": document.sha256, "encoding": document.encoding,
@@ -159,9 +159,8 @@ def forget(store: GraphStore, document_id: str) -> tuple[int, int]:
     if stored is None or DOCUMENT_LABEL not in stored.labels:
         from kg.errors import NotFound
 
-        raise NotFound(f"no document {document_id!r} in the graph; list them with "
-                       "kgqa cypher \"MATCH (d:Document) RETURN d.id\"" if store.name == "neo4j" else
-                       f"no document {document_id!r} in the graph")
+        raise NotFound(f"no document {document_id!r} in the graph; document ids are doc:PATH, as "
+                       "kgqa ingest --format text reported them")
     facts = [Relation(h, t, tl) for h, t, tl in json.loads(stored.properties.get("facts", "[]"))]
     deleted, _ = store.retract(facts, document_id) if facts else (0, 0)
     entities = _drop_text_orphans(store, {x for r in facts for x in (r.head, r.tail)} - {document_id})
@@ -173,12 +172,6 @@ def _drop_text_orphans(store: GraphStore, ids: set[str]) -> int:
     """Delete entities that text ingestion created and that nothing supports any more."""
     made_by_text = [i for i in ids if (e := store.get_entity(i)) is not None and e.properties.get("origin") == "text"]
     return store.delete_orphans(made_by_text) if made_by_text else 0
-
-
-def _type(name: str) -> str:
-    from kg.names import relation_type
-
-    return relation_type(name)
 
 
 def _ner_label(ner: str) -> str:
