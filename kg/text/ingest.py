@@ -126,7 +126,7 @@ def _ingest_document(store: GraphStore, document: Document, linker: MentionLinke
                 new_entities.setdefault(entity_id, Entity(entity_id, m.text, labels=[_ner_label(m.label)],
                                                           properties={"origin": "text"}))
             spans.setdefault(entity_id, []).append(f"{start}:{end}")
-            linked.append(LinkedSpan(start, end, m.text, entity_id))
+            linked.append(LinkedSpan(start, end, m.text, entity_id, m.label))
         text = sent.text
         s_start = sent.start_char + len(text) - len(text.lstrip())
         s_end = sent.end_char - (len(text) - len(text.rstrip()))

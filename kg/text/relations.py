@@ -8,6 +8,14 @@ a trigger of ``T``. The direction comes from the graph when it knows one of the
 entities (it already heads, or is the target of, ``T`` relations), else from the
 syntax: in a passive clause (*X was directed by Y*) the subject is the head; in
 an active one (*Y directed X*, *Y starred in X*) the object is.
+
+Only what the sentence asserts counts: the trigger must be a verb, both mentions
+must be its arguments (subject, object, agent, or the noun a participle clause
+modifies), and a negated (*was not directed*), modal (*could have been killed*) or
+intended (*planning to attack*) trigger asserts nothing. A prepositional phrase is
+an argument of an intransitive verb (*starred in Big*) or when the relation names
+its preposition (``BORN_IN``, ``PLAYED_FOR``); after a verb that has its object, or
+a passive one, it is a circumstance (*killed 26 people in Jerusalem*).
 """
 
 from __future__ import annotations
@@ -18,6 +26,9 @@ from typing import Any
 
 from kg.store.base import GraphStore
 
+_MODALS = {"could", "might", "may", "would", "should", "must"}
+_UNREALISED = {"plan", "threaten", "try", "want", "seek", "intend", "hope", "attempt", "vow", "refuse", "fail", "aim",
+               "expect", "consider", "propose", "deny"}
 _FUNCTION_WORDS = {"by", "has", "have", "is", "in", "of", "the", "a", "an", "to", "on", "at", "for", "with", "actors",
                    "actor", "tags"}
 
@@ -30,6 +41,7 @@ class LinkedSpan:
     end: int
     text: str
     entity_id: str
+    label: str | None = None  # the NER label of the span, when there is one
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +107,7 @@ class RelationExtractor:
                     continue
                 for tok in _path(r1, r2)[1:-1]:
                     rel = self.triggers.get(tok.lemma_.lower())
-                    if rel is None:
+                    if rel is None or not _asserted(tok):
                         continue
                     direction = self._direction(rel, m1, m2, r1, r2, tok)
                     if direction is None:
@@ -109,16 +121,23 @@ class RelationExtractor:
 
     def _direction(self, rel: str, m1: LinkedSpan, m2: LinkedSpan, r1: Any, r2: Any,
                    trigger: Any) -> tuple[LinkedSpan, LinkedSpan] | None:
-        role1, role2 = self._graph_role(m1.entity_id, rel), self._graph_role(m2.entity_id, rel)
-        if role1 == "head" or role2 == "tail":
-            return m1, m2
-        if role2 == "head" or role1 == "tail":
-            return m2, m1
-        s1, s2 = _syntactic_role(r1, trigger), _syntactic_role(r2, trigger)
+        words = frozenset(rel.lower().split("_"))
+        s1, s2 = _syntactic_role(r1, trigger, words), _syntactic_role(r2, trigger, words)
+        if s1 is None or s2 is None:
+            return None  # one of them is not an argument of the trigger
+        # A type named X_BY declares its voice (A ACCUSED_BY B: B accused A), so the syntax decides.
+        # Other names (STARRED_ACTORS, HAS_GENRE) do not: there the graph, which knows which side of
+        # the type an entity stands on, goes first ("Big stars Tom Hanks").
+        if not rel.endswith("_BY") or s1 == s2:
+            role1, role2 = self._graph_role(m1.entity_id, rel), self._graph_role(m2.entity_id, rel)
+            if (role1 == "head" or role2 == "tail") and not (role2 == "head" or role1 == "tail"):
+                return m1, m2
+            if (role2 == "head" or role1 == "tail") and not (role1 == "head" or role2 == "tail"):
+                return m2, m1
         # Passive (X was directed by Y): the subject heads the relation. Active (Y directed X,
         # Y starred in X): the object or prepositional object does.
         order = {"subjpass": 0, "obj": 1, "agent": 2, "subj": 3}
-        if s1 in order and s2 in order and s1 != s2:
+        if s1 != s2:
             return (m1, m2) if order[s1] < order[s2] else (m2, m1)
         return None
 
@@ -145,17 +164,47 @@ def _path(a: Any, b: Any) -> list[Any]:
     return []
 
 
-def _syntactic_role(token: Any, trigger: Any) -> str | None:
-    """How ``token`` hangs off ``trigger``: subject, passive subject, object or agent.
+def _asserted(trigger: Any) -> bool:
+    """Whether the sentence asserts the event of ``trigger``: a verb, not negated, modal or only intended."""
+    if trigger.pos_ != "VERB":
+        return False
+    for child in trigger.children:
+        if child.dep_ == "neg" or (child.dep_ == "aux" and child.lower_ in _MODALS):
+            return False
+    head = trigger
+    while head.dep_ in ("xcomp", "conj") and head.head.i != head.i:
+        head = head.head
+        if head.lemma_.lower() in _UNREALISED or any(c.dep_ == "neg" for c in head.children):
+            return False
+    return True
+
+
+def _syntactic_role(token: Any, trigger: Any, rel_words: frozenset[str] = frozenset()) -> str | None:
+    """How ``token`` hangs off ``trigger``: subject, passive subject, object or agent (``None``: not an argument).
 
     (spaCy makes a new Token object on each access: tokens are compared by index.)
     """
     tok = token
     while tok.head.i != tok.i and tok.head.i != trigger.i and tok.dep_ in ("pobj", "conj", "appos", "compound", "poss"):
+        if tok.dep_ == "poss" and tok.head.dep_ not in ("nsubj", "nsubjpass", "dobj", "pobj"):
+            return None
         tok = tok.head
     if tok.head.i != trigger.i:
-        if trigger.head.i == token.i and trigger.dep_ in ("acl", "relcl"):
-            return "subjpass"  # "Up, directed by Pete Docter": the modified noun heads
+        if trigger.dep_ == "xcomp" and tok.head.i == trigger.head.i and tok.dep_ in ("nsubj", "nsubjpass"):
+            return "subj"  # "A and B are scheduled to lead Australia": the controller is the subject
+        modified = trigger.head
+        # spaCy sometimes hangs a participle clause off its noun as advcl ("Up, directed by ...").
+        participle_of_token = trigger.dep_ == "advcl" and trigger.tag_ in ("VBN", "VBG") and modified.i == tok.i
+        if trigger.dep_ in ("acl", "relcl") or participle_of_token:
+            # "Up, directed by Pete Docter" / "Kismet is a film directed by William Dieterle":
+            # the modified noun (or the subject it describes) plays the role of the relative pronoun.
+            if modified.i == tok.i or (modified.dep_ == "attr" and tok.dep_ == "nsubj" and tok.head.i == modified.head.i):
+                pronoun = next((c.dep_ for c in trigger.children if c.tag_ in ("WDT", "WP")), None)
+                if pronoun == "nsubj" or (pronoun is None and trigger.tag_ == "VBG"):
+                    return "subj"
+                if pronoun in ("dobj", "pobj"):
+                    return "obj"
+                return "subjpass"
         return None
     dep = tok.dep_
     if dep == "nsubjpass":
@@ -167,5 +216,15 @@ def _syntactic_role(token: Any, trigger: Any) -> str | None:
     if dep == "agent":
         return "agent"
     if dep == "prep":
-        return "agent" if tok.lower_ == "by" else "obj"
+        if tok.lower_ == "by":
+            return "agent"
+        if tok.lower_ in rel_words:
+            return "obj"  # the relation's own preposition (BORN_IN, PLAYED_FOR)
+        # A verb that already has its object ("killed 26 people in Jerusalem"), or a passive one
+        # ("was captured in Kandahar"), takes a prepositional phrase as a circumstance, not an argument;
+        # an intransitive one ("starred in Big") takes its argument that way.
+        deps = {c.dep_ for c in trigger.children}
+        if deps & {"dobj", "nsubjpass", "auxpass"}:
+            return None
+        return "obj"
     return None
