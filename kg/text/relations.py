@@ -198,7 +198,8 @@ def _syntactic_role(token: Any, trigger: Any, rel_words: frozenset[str] = frozen
         if trigger.dep_ in ("acl", "relcl") or participle_of_token:
             # "Up, directed by Pete Docter" / "Kismet is a film directed by William Dieterle":
             # the modified noun (or the subject it describes) plays the role of the relative pronoun.
-            if modified.i == tok.i or (modified.dep_ == "attr" and tok.dep_ == "nsubj" and tok.head.i == modified.head.i):
+            described = modified.dep_ == "attr" and tok.dep_ == "nsubj" and tok.head.i == modified.head.i
+            if modified.i == tok.i or described:
                 pronoun = next((c.dep_ for c in trigger.children if c.tag_ in ("WDT", "WP")), None)
                 if pronoun == "nsubj" or (pronoun is None and trigger.tag_ == "VBG"):
                     return "subj"
