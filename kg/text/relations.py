@@ -225,7 +225,8 @@ def _syntactic_role(token: Any, trigger: Any, rel_words: frozenset[str] = frozen
         # ("was captured in Kandahar"), takes a prepositional phrase as a circumstance, not an argument;
         # an intransitive one ("starred in Big") takes its argument that way.
         deps = {c.dep_ for c in trigger.children}
-        if deps & {"dobj", "nsubjpass", "auxpass"}:
+        reduced_passive = trigger.tag_ == "VBN" and trigger.dep_ in ("acl", "advcl")  # "the man arrested in X"
+        if deps & {"dobj", "nsubjpass", "auxpass"} or reduced_passive:
             return None
         return "obj"
     return None

@@ -78,6 +78,8 @@ def test_asserted_relations_are_found_in_the_right_direction(extractor: Relation
     # A prepositional phrase after a passive verb, or after a verb with its object, is a circumstance.
     ("Hicks was captured in Kandahar.", {"Hicks": "Hicks/PERSON", "Kandahar": "Kandahar/GPE"}),
     ("Hamas bombers killed 26 people in Jerusalem.", {"Hamas": "Hamas/ORG", "Jerusalem": "Jerusalem/GPE"}),
+    ("The Australian arrested in Afghanistan is from Adelaide.",
+     {"Australian": "Australian/NORP", "Afghanistan": "Afghanistan/GPE"}),
     # An adjective is not an argument: the army killed the militants, not "Israeli".
     ("The Israeli army has killed three Palestinian militants.",
      {"Israeli": "Israeli/NORP", "Palestinian": "Palestinian/NORP"}),
