@@ -1,0 +1,78 @@
+"""Typed values that leave the QA stage: a prediction, its answers, and the evidence of each.
+
+Every answerer (the learned KG-fused model, the template baseline) returns a
+:class:`Prediction` per question; the evaluation harness, the CLI (``kgqa ask``) and
+the HTTP API only read these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from qa.data import Question
+
+
+@dataclass(frozen=True)
+class Step:
+    """One stored triple walked by a path: ``head -[relation]-> tail`` (stored direction)."""
+
+    head: str
+    relation: str
+    tail: str
+
+
+@dataclass
+class Evidence:
+    """A path from a topic entity to an answer, what it contributed, and the Cypher that shows it.
+
+    Attributes:
+        steps: the triples walked, from the topic to the answer.
+        score: the path's contribution to the answer's score (model- or baseline-specific, higher = more).
+        cypher: a read-only query that returns this path from the store; run it with ``params``.
+        params: the query's parameters (entity ids).
+    """
+
+    steps: list[Step]
+    score: float
+    cypher: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Answer:
+    entity_id: str
+    name: str
+    score: float
+    evidence: list[Evidence] = field(default_factory=list)
+
+
+@dataclass
+class Prediction:
+    """What an answerer says about one question.
+
+    Attributes:
+        question: the question text as asked.
+        topics: the topic entity ids used (linked, or the brackets when given).
+        ranked: every candidate with its score, best first (for Hits@k and MRR).
+        answers: the candidates above the answerer's cut-off, with evidence.
+        seconds: time spent on this question (end to end), when measured one at a time.
+    """
+
+    question: str
+    topics: list[str]
+    ranked: list[tuple[str, float]]
+    answers: list[Answer]
+    seconds: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Answerer(Protocol):
+    """Anything that answers questions: one required method."""
+
+    def predict(self, questions: Sequence[Question], *, strip_brackets: bool = False) -> list[Prediction]:
+        """Predictions in the order of ``questions``; with ``strip_brackets`` the topic must be linked."""
+        ...
