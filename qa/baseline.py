@@ -306,7 +306,6 @@ class TemplateBaseline:
                               "load it over the graph it was fitted on")
         baseline = cls(snapshot, linker, BaselineConfig(**doc["config"]))
         for template, e in doc["templates"].items():
-            runner = tuple(e["runner_up"]) if e.get("runner_up") else None
-            baseline.table[template] = TemplateEntry(e["path"], e["f1"], e["questions"], e.get("hop"),
-                                                     runner)  # type: ignore[arg-type]
+            runner = (str(e["runner_up"][0]), float(e["runner_up"][1])) if e.get("runner_up") else None
+            baseline.table[template] = TemplateEntry(e["path"], e["f1"], e["questions"], e.get("hop"), runner)
         return baseline
