@@ -225,7 +225,9 @@ def _syntactic_role(token: Any, trigger: Any, rel_words: frozenset[str] = frozen
         # ("was captured in Kandahar"), takes a prepositional phrase as a circumstance, not an argument;
         # an intransitive one ("starred in Big") takes its argument that way.
         deps = {c.dep_ for c in trigger.children}
-        reduced_passive = trigger.tag_ == "VBN" and trigger.dep_ in ("acl", "advcl")  # "the man arrested in X"
+        # "the man arrested in X": a past participle without "have" is passive, whatever the parser called it
+        reduced_passive = trigger.tag_ == "VBN" and not any(c.dep_ == "aux" and c.lemma_ == "have"
+                                                            for c in trigger.children)
         if deps & {"dobj", "nsubjpass", "auxpass"} or reduced_passive:
             return None
         return "obj"
