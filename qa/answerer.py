@@ -1,0 +1,163 @@
+"""The learned answerer: a trained KG-fused model behind the :class:`qa.types.Answerer` protocol.
+
+End to end per question: topic (the brackets, or the entity linker on the plain text) → hop count
+(the question's, or predicted from its text) → relevance-pruned subgraph → frozen MiniLM token
+states → fusion model → ranked candidates, answers above the calibrated cut-off, and evidence
+paths with their Cypher::
+
+    answerer = load_answerer("runs/qa/metaqa")
+    [pred] = answerer.predict([Question("who directed [Kismet]", ())])
+    pred.answers[0].name, pred.answers[0].evidence[0].cypher
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from encoders.device import pick_device
+from encoders.fusion import KGFusionModel
+from encoders.text import TextEncoderConfig
+from kg.errors import ConfigError
+from qa.data import Question
+from qa.dataset import Graph, TokenEncoder, build_examples, collate, load_graph, make_retriever
+from qa.head import HeadConfig, evidence_paths, rank, select
+from qa.train import load_model
+from qa.types import Answer, Prediction
+from retrieval.subgraph import SubgraphConfig
+
+
+class FusionAnswerer:
+    """Answers questions with a trained :class:`encoders.fusion.KGFusionModel` (see the module docstring).
+
+    Args:
+        model: the trained model; graph: its graph and name embeddings; tokens: the frozen token encoder.
+        head: cut-off and evidence settings; subgraph: retrieval settings; device: where the model runs.
+    """
+
+    def __init__(self, model: KGFusionModel, graph: Graph, tokens: TokenEncoder, head: HeadConfig,
+                 subgraph: SubgraphConfig, device: Any = "cpu") -> None:
+        self.model, self.graph, self.tokens, self.head = model.eval(), graph, tokens, head
+        self.subgraph_config = subgraph
+        self.retriever = make_retriever(graph, tokens, subgraph)
+        self.device = device
+        self._linker: Any = None
+        self._names = torch.from_numpy(graph.name_vectors)
+
+    def __repr__(self) -> str:
+        return (f"FusionAnswerer(model={self.model.config.mode}, nodes={self.graph.snapshot.num_nodes:,}, "
+                f"cutoff={self.head.cutoff:.2f}, max_nodes={self.subgraph_config.max_nodes})")
+
+    @property
+    def linker(self) -> Any:
+        if self._linker is None:
+            from kg.config import StoreConfig
+            from kg.linking import Linker
+            from kg.store import open_store
+
+            store = open_store(StoreConfig(backend="embedded", path=self.graph.store_path), read_only=True)
+            self._linker = Linker.from_store(store, cache_dir=str(Path(self.graph.store_path).parent / "linker"))
+        return self._linker
+
+    def topics(self, questions: Sequence[Question], strip_brackets: bool) -> list[list[str]]:
+        """Each question's topic ids: its brackets, or the best linked mention of its plain text."""
+        out: list[list[str]] = [[q.topic] if (q.topic and not strip_brackets) else [] for q in questions]
+        need = [i for i, t in enumerate(out) if not t]
+        if need:
+            for i, res in zip(need, self.linker.link_batch([questions[i].plain for i in need]), strict=True):
+                linked = [m for m in res.mentions if m.entity_id is not None]
+                if linked:
+                    best = max(linked, key=lambda m: m.score)
+                    out[i] = [str(best.entity_id)]
+        index = self.graph.snapshot.index_of
+        return [[t for t in ts if t in index] for ts in out]
+
+    @torch.no_grad()
+    def hops(self, questions: Sequence[Question], token_states: list[np.ndarray]) -> list[int]:
+        """Each question's hop count: given, or predicted by the model from its text."""
+        out = [q.hop or 0 for q in questions]
+        need = [i for i, h in enumerate(out) if not h]
+        if need:
+            t_max = max(len(token_states[i]) for i in need)
+            tok = torch.zeros(len(need), t_max, self.tokens.dim)
+            mask = torch.zeros(len(need), t_max, dtype=torch.bool)
+            for j, i in enumerate(need):
+                tok[j, : len(token_states[i])] = torch.from_numpy(token_states[i].astype(np.float32))
+                mask[j, : len(token_states[i])] = True
+            pred = self.model.predict_hops(tok.to(self.device), mask.to(self.device)).tolist()
+            for j, i in enumerate(need):
+                out[i] = int(pred[j])
+        return out
+
+    @torch.no_grad()
+    def predict(self, questions: Sequence[Question], *, strip_brackets: bool = False,
+                batch_size: int = 64) -> list[Prediction]:
+        """Predictions in the order of ``questions``; ``seconds`` is the batch time divided evenly."""
+        start = time.perf_counter()
+        qs = list(questions)
+        texts = [q.plain for q in qs]
+        topics = self.topics(qs, strip_brackets)
+        states = self.tokens.states(texts)
+        hops = self.hops(qs, states)
+        ex = build_examples(qs, self.graph, self.tokens, self.subgraph_config, None, topics=topics, texts=texts,
+                            hops=hops, retriever=self.retriever, token_states=states)
+        snap, preds = self.graph.snapshot, []
+        rows: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        idx = [i for i in range(len(qs)) if ex.node_ptr[i + 1] > ex.node_ptr[i]]
+        for lo in range(0, len(idx), batch_size):
+            chunk = idx[lo:lo + batch_size]
+            tok, mask, fb, _ = collate(ex, chunk, self._names, self.device)
+            res = self.model(tok, mask, fb)
+            scores, topic = res.scores.cpu().numpy(), fb.is_topic.cpu().numpy()
+            starts = np.searchsorted(fb.batch.cpu().numpy(), np.arange(len(chunk) + 1))
+            rw = res.relation_weights.cpu().numpy()
+            for j, i in enumerate(chunk):
+                a, b = starts[j], starts[j + 1]
+                order, probs = rank(scores[a:b], topic[a:b])
+                rows[i] = (order, probs, rw[j])
+        for i, q in enumerate(qs):
+            if i not in rows:
+                preds.append(Prediction(q.text, topics[i], [], []))
+                continue
+            order, probs, rw = rows[i]
+            nodes = ex.nodes(i)
+            ids = [snap.node_ids[int(nodes[j])] for j in order[: self.head.ranked]]
+            local_ids = [snap.node_ids[int(n)] for n in nodes]
+            edges = ex.edges[:, ex.edge_ptr[i]:ex.edge_ptr[i + 1]]
+            etype = ex.edge_type[ex.edge_ptr[i]:ex.edge_ptr[i + 1]]
+            answers = []
+            for j, p in zip(order[: select(probs, self.head.cutoff, self.head.max_answers)], probs, strict=False):
+                ev = evidence_paths(list(range(int(ex.num_topics[i]))), int(j), hops[i], edges, etype, rw, local_ids,
+                                    snap.relations, self.head.paths_per_answer, self.head.beam)
+                nid = local_ids[int(j)]
+                answers.append(Answer(nid, snap.names[snap.index_of[nid]], float(p), ev))
+            preds.append(Prediction(q.text, topics[i], list(zip(ids, probs[: len(ids)].tolist(), strict=True)),
+                                    answers))
+        per = (time.perf_counter() - start) / max(1, len(qs))
+        for p in preds:
+            p.seconds = per
+        return preds
+
+
+def load_answerer(checkpoint_dir: str | Path, device: str | None = None, kb: str | None = None,
+                  store_path: str | None = None) -> FusionAnswerer:
+    """The answerer of a checkpoint written by :func:`qa.train.train` (its graph unless ``kb``/``store_path``)."""
+    dev = pick_device(device)
+    model, cfg = load_model(checkpoint_dir, dev)
+    tr = cfg.get("train", {})
+    kb = kb if (kb or store_path) else tr.get("kb")
+    store_path = store_path if store_path else (None if kb else tr.get("store_path"))
+    tokens = TokenEncoder(TextEncoderConfig(cache_dir=tr.get("text_cache_dir"), device=str(dev)))
+    graph = load_graph(kb, store_path, tr.get("cache_dir", ".kgqa/qa"), tr.get("text_cache_dir"), tokens.encoder)
+    if list(graph.snapshot.relations) != list(cfg["relations"]):
+        raise ConfigError(f"the graph's relations {graph.snapshot.relations} differ from the model's "
+                          f"{cfg['relations']}: load the graph the model was trained on")
+    head = HeadConfig(**cfg.get("head", {}))
+    sub = SubgraphConfig(max_nodes=int(cfg.get("max_nodes", 500)), max_edges=int(cfg.get("max_edges", 2000)),
+                         text_cache_dir=tr.get("text_cache_dir"))
+    return FusionAnswerer(model, graph, tokens, head, sub, dev)
