@@ -102,10 +102,17 @@ class FusionAnswerer:
         qs = list(questions)
         texts = [q.plain for q in qs]
         topics = self.topics(qs, strip_brackets)
-        states = self.tokens.states(texts)
+        # One text-model pass: the question's token states and, pooled, the retriever's relation scores
+        # (over the question without its topic's name, as the retriever scores it).
+        scoring = [self.retriever.scoring_text(t, ts) if ts else t for t, ts in zip(texts, topics, strict=True)]
+        both = self.tokens.states(texts + scoring)
+        states = both[: len(qs)]
+        pooled = np.stack([s.astype(np.float32).mean(0) for s in both[len(qs):]])              # (B, C)
+        pooled /= np.linalg.norm(pooled, axis=1, keepdims=True).clip(min=1e-9)
+        rel_scores = self.retriever.relation_scorer.from_vectors(pooled)                      # (B, R)
         hops = self.hops(qs, states)
         ex = build_examples(qs, self.graph, self.tokens, self.subgraph_config, None, topics=topics, texts=texts,
-                            hops=hops, retriever=self.retriever, token_states=states)
+                            hops=hops, retriever=self.retriever, token_states=states, relation_scores=rel_scores)
         snap, preds = self.graph.snapshot, []
         rows: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         idx = [i for i in range(len(qs)) if ex.node_ptr[i + 1] > ex.node_ptr[i]]

@@ -179,7 +179,8 @@ def build_examples(questions: Sequence[Question], graph: Graph, tokens: TokenEnc
                    cache_dir: str | None = ".kgqa/qa", topics: Sequence[Sequence[str]] | None = None,
                    texts: Sequence[str] | None = None, hops: Sequence[int] | None = None,
                    retriever: SubgraphRetriever | None = None,
-                   token_states: list[np.ndarray] | None = None) -> QAExamples:
+                   token_states: list[np.ndarray] | None = None,
+                   relation_scores: np.ndarray | None = None) -> QAExamples:
     """Token states, subgraphs and gold positions for ``questions`` (cached under ``cache_dir``).
 
     ``topics`` defaults to each question's bracketed topic, ``texts`` to ``q.plain`` and ``hops`` to
@@ -201,8 +202,12 @@ def build_examples(questions: Sequence[Question], graph: Graph, tokens: TokenEnc
     for lo in range(0, len(ok), 1024):
         idx = ok[lo:lo + 1024]
         try:
-            got = retriever.retrieve_batch([list(topics[i]) for i in idx], [texts[i] for i in idx],
-                                           [int(hops[i]) for i in idx])
+            if relation_scores is not None:  # scored by the caller (one text-model pass for everything)
+                got = [retriever.retrieve(list(topics[i]), hops=int(hops[i]), relation_scores=relation_scores[i])
+                       for i in idx]
+            else:
+                got = retriever.retrieve_batch([list(topics[i]) for i in idx], [texts[i] for i in idx],
+                                               [int(hops[i]) for i in idx])
         except NotFound:  # pragma: no cover - filtered above
             continue
         for i, s in zip(idx, got, strict=True):
