@@ -123,7 +123,7 @@ def train_kge(config: KGEConfig, num_nodes: int, num_relations: int, train: Tens
             opt.zero_grad()
             loss.backward()
             opt.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
         model.eval()
         valid_metrics = evaluate(KGEResult(model, config.kind, 0, 0, 0.0, {}).scorer(), valid, known)
         stop = stopper.step(valid_metrics["mrr"], epoch, model)

@@ -201,7 +201,7 @@ def _step_loss(model: GraphLinkModel, batch: Tensor, mode: str, edge_index: Tens
     node, edge = out.node.to(device), out.edge.to(device)
     sub_index = torch.stack([out.row, out.col]).to(device)                           # (2, E_s) local
     emb = model(sub_index, edge_type[edge], node)                                    # (N_s, hidden); seeds first
-    local = lambda ids: torch.searchsorted(seeds, ids)                               # noqa: E731
+    local = lambda ids: torch.searchsorted(seeds, ids.contiguous())                  # noqa: E731
     return model.loss(emb, local(h), r, local(t), local(neg))
 
 
@@ -278,7 +278,7 @@ def pretrain(source: GraphStore | GraphExport, config: PretrainConfig | None = N
             opt.zero_grad()
             loss.backward()
             opt.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
         emb = model.embed(train_ei, train_et, chunk)
         valid_metrics = evaluate(model.scorer(emb), valid_dev, known, config.eval_batch_size)
         stop = stopper.step(valid_metrics["mrr"], epoch, model)
