@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from torch import Tensor, nn
 
 from kg.errors import ConfigError
@@ -65,6 +64,8 @@ class NodeFeatures(nn.Module):
         - **input:** ``n_id (B,)`` node indices, or nothing for all ``N`` nodes
         - **output:** ``(B, hidden)`` or ``(N, hidden)``
     """
+
+    text: Tensor
 
     def __init__(self, config: FeatureConfig, num_nodes: int, hidden: int, text: Tensor | None = None) -> None:
         super().__init__()

@@ -103,8 +103,8 @@ class GraphEncoder(nn.Module):
         self.num_edge_types = 2 * num_relations if config.add_reverse else num_relations
         self.hidden = config.hidden
         self.convs = nn.ModuleList()
-        self.norms = nn.ModuleList(
-            [nn.LayerNorm(config.hidden) if config.norm == "layer" else nn.Identity() for _ in range(config.layers - 1)])
+        norm = nn.LayerNorm if config.norm == "layer" else (lambda _: nn.Identity())
+        self.norms = nn.ModuleList([norm(config.hidden) for _ in range(config.layers - 1)])  # none after the last
 
     def _conv(self, i: int, x: Tensor | tuple[Tensor, Tensor], edge_index: Tensor, edge_type: Tensor,
               rel: Tensor | None) -> Tensor:
@@ -163,7 +163,8 @@ class GraphEncoder(nn.Module):
     def extra_repr(self) -> str:
         c = self.config
         return (f"kind={c.kind}, layers={c.layers}, hidden={c.hidden}, dropout={c.dropout}, "
-                f"residual={c.residual}, norm={c.norm}, relations={self.num_relations}, edge_types={self.num_edge_types}")
+                f"residual={c.residual}, norm={c.norm}, relations={self.num_relations}, "
+                f"edge_types={self.num_edge_types}")
 
 
 class RGCNEncoder(GraphEncoder):
@@ -213,11 +214,12 @@ class CompGCNEncoder(GraphEncoder):
     def _relations(self) -> list[Tensor | None]:
         # The relation states entering each layer: z, W_rel¹ z, W_rel² W_rel¹ z, ...
         rels: list[Tensor | None] = []
-        rel = self.rel_emb
+        rel: Tensor = self.rel_emb
         if not self.config.add_reverse:  # no inverse edges: pad so that every type counts as "original"
             rel = torch.cat([rel, rel])
         for conv in self.convs:
             rels.append(rel)
+            assert isinstance(conv, CompGCNConv)
             rel = conv.w_rel(rel)
         return rels
 

@@ -16,12 +16,13 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
+from torch_geometric.nn.kge import KGEModel
 from tqdm.auto import tqdm
 
 from encoders.decoders import DECODERS, EmbeddingScorer, link_loss
 from encoders.ranking import TripleFilter, evaluate
-from encoders.training import Budget, EarlyStopping, JsonLog
+from encoders.training import Budget, EarlyStopping, JsonLog, stop_reason
 from kg.errors import ConfigError
 
 
@@ -62,13 +63,14 @@ class KGEConfig:
 class KGEResult:
     """A trained baseline with its history (one record per epoch) and timings."""
 
-    model: nn.Module
+    model: KGEModel
     kind: str
     epochs: int
     best_epoch: int
     train_s: float
     valid: dict[str, float]
     history: list[dict[str, Any]] = field(default_factory=list)
+    stopped: str = ""
 
     def scorer(self) -> EmbeddingScorer:
         emb = self.model.node_emb.weight.detach()
@@ -76,7 +78,7 @@ class KGEResult:
         return EmbeddingScorer(emb, rel, self.kind, getattr(self.model, "p_norm", 1.0))
 
 
-def build_kge(config: KGEConfig, num_nodes: int, num_relations: int) -> nn.Module:
+def build_kge(config: KGEConfig, num_nodes: int, num_relations: int) -> KGEModel:
     """The ``torch_geometric.nn.kge`` module named by ``config.kind``."""
     from torch_geometric.nn.kge import DistMult, TransE
 
@@ -85,11 +87,11 @@ def build_kge(config: KGEConfig, num_nodes: int, num_relations: int) -> nn.Modul
     return cls(num_nodes, num_relations, config.dim)
 
 
-def _batch_loss(model: nn.Module, config: KGEConfig, batch: Tensor, num_nodes: int,
+def _batch_loss(model: KGEModel, config: KGEConfig, batch: Tensor, num_nodes: int,
                 generator: torch.Generator) -> Tensor:
     h, r, t = batch.unbind(1)
     if config.resolved_loss == "margin":
-        return model.loss(h, r, t)
+        return model.loss(h, r, t)  # type: ignore[no-any-return]
     neg = torch.randint(num_nodes, (config.num_negatives,), generator=generator).to(batch.device)  # (K,)
     ent = model.node_emb.weight                                                # (N, d)
     p = getattr(model, "p_norm", 1.0)
@@ -110,7 +112,7 @@ def train_kge(config: KGEConfig, num_nodes: int, num_relations: int, train: Tens
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     stopper, budget, log = EarlyStopping(config.patience), Budget(budget_s), JsonLog(log_path)
     train, valid = train.to(device), valid.to(device)
-    epoch, valid_metrics = 0, {}
+    epoch, valid_metrics, stop = 0, {}, False
     bar = tqdm(range(1, config.max_epochs + 1), desc=f"{config.kind}", disable=not progress, leave=False)
     for epoch in bar:
         model.train()
@@ -132,9 +134,10 @@ def train_kge(config: KGEConfig, num_nodes: int, num_relations: int, train: Tens
         bar.set_postfix(loss=f"{log.records[-1]['loss']:.3f}", mrr=f"{valid_metrics['mrr']:.3f}")
         if stop or budget.spent():
             break
-    train_s = budget.elapsed
+    train_s, stopped = budget.elapsed, stop_reason(stop, budget, epoch, config.max_epochs)
     stopper.restore(model)
     model.eval()
     best = next((r["valid"] for r in log.records if r["epoch"] == stopper.best_epoch), valid_metrics)
-    return KGEResult(model, config.kind, epoch, stopper.best_epoch, train_s, best, log.records)
+    return KGEResult(model, config.kind, epoch, stopper.best_epoch, train_s, best, log.records,
+                     stopped)
 

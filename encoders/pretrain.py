@@ -38,7 +38,7 @@ from encoders.kge import KGEConfig, train_kge
 from encoders.linkpred import GraphLinkModel
 from encoders.ranking import TripleFilter, evaluate
 from encoders.sampling import IncidentNeighborSampler
-from encoders.training import Budget, EarlyStopping, JsonLog
+from encoders.training import Budget, EarlyStopping, JsonLog, stop_reason
 from kg.errors import ConfigError
 from kg.store.base import GraphExport, GraphStore
 
@@ -113,6 +113,7 @@ class PretrainReport:
     valid: dict[str, dict[str, float]]
     epochs: dict[str, int]
     best_epoch: dict[str, int]
+    stopped: dict[str, str]
     train_s: dict[str, float]
     mode: str
     device: str
@@ -262,7 +263,7 @@ def pretrain(source: GraphStore | GraphExport, config: PretrainConfig | None = N
 
     stopper, budget, log = EarlyStopping(config.patience), Budget(config.budget_s), JsonLog(out / "log.json")
     valid_metrics: dict[str, float] = {}
-    epoch = 0
+    epoch, stop = 0, False
     bar = tqdm(range(1, config.max_epochs + 1), desc=f"pretrain {config.gnn.kind} ({mode})",
                disable=not config.progress)
     for epoch in bar:
@@ -289,6 +290,7 @@ def pretrain(source: GraphStore | GraphExport, config: PretrainConfig | None = N
             break
     bar.close()
     train_s = {"gnn": budget.elapsed}
+    stopped = {"gnn": stop_reason(stop, budget, epoch, config.max_epochs)}
     stopper.restore(model)
 
     # Test: message passing over training + validation triples (never the held-out ones).
@@ -318,9 +320,10 @@ def pretrain(source: GraphStore | GraphExport, config: PretrainConfig | None = N
         times[f"{kind}_test_s"] = time.perf_counter() - t0
         valid[kind], epochs[kind], best_epoch[kind], train_s[kind] = (result.valid, result.epochs,
                                                                        result.best_epoch, result.train_s)
+        stopped[kind] = result.stopped
         paths[f"log_{kind}"] = str(out / f"log_{kind}.json")
 
-    report = PretrainReport(metrics=metrics, valid=valid, epochs=epochs, best_epoch=best_epoch,
+    report = PretrainReport(metrics=metrics, valid=valid, epochs=epochs, best_epoch=best_epoch, stopped=stopped,
                             train_s={k: round(v, 2) for k, v in train_s.items()}, mode=mode, device=str(device),
                             split=split.sizes, times={k: round(v, 2) for k, v in times.items()},
                             paths={**paths, "report": str(out / "report.json")}, config=asdict(config))

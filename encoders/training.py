@@ -39,6 +39,15 @@ class EarlyStopping:
             model.load_state_dict(self.best_state)
 
 
+def stop_reason(early: bool, budget: Budget, epoch: int, max_epochs: int) -> str:
+    """Why a training loop ended: ``"early stop"``, ``"budget"``, ``"max epochs"`` (or ``"not trained"``)."""
+    if max_epochs == 0 or epoch == 0:
+        return "not trained"
+    if early:
+        return "early stop"
+    return "budget" if budget.spent() else "max epochs"
+
+
 class Budget:
     """A wall-clock budget in seconds (``None``: unlimited)."""
 

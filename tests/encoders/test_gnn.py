@@ -110,7 +110,7 @@ def test_sampled_loader_with_all_neighbours_matches_the_full_graph(kind: str) ->
 
 def test_sampler_keeps_at_most_k_edges_per_node_and_skips_excluded_ones() -> None:
     # A star: node 0 linked to 1..9, and 1 -> 2.
-    ei = torch.tensor([[0] * 9 + [1], list(range(1, 10)) + [2]])
+    ei = torch.tensor([[0] * 9 + [1], [*range(1, 10), 2]])
     data = Data(edge_index=ei, num_nodes=10)
     sampler = IncidentNeighborSampler(data, [3], generator=torch.Generator().manual_seed(0))
     out = sampler.sample(torch.tensor([0]))

@@ -113,7 +113,7 @@ def test_held_out_triples_never_reach_message_passing(tmp_path: Path, monkeypatc
     forward = GraphEncoder.forward
 
     def spy(self: GraphEncoder, x: torch.Tensor, edge_index: torch.Tensor, edge_type: torch.Tensor) -> torch.Tensor:
-        calls.append({(h, r, t) for (h, t), r in zip(edge_index.T.tolist(), edge_type.tolist())})
+        calls.append({(h, r, t) for (h, t), r in zip(edge_index.T.tolist(), edge_type.tolist(), strict=True)})
         return forward(self, x, edge_index, edge_type)
 
     monkeypatch.setattr(GraphEncoder, "forward", spy)
@@ -185,8 +185,8 @@ def test_auto_mode_and_bad_settings() -> None:
 
 @pytest.mark.slow
 def test_sample_graph_with_the_real_text_encoder(tmp_path: Path) -> None:
-    from kg.store.embedded import EmbeddedStore
     from kg.ingest import ingest
+    from kg.store.embedded import EmbeddedStore
 
     store = EmbeddedStore(tmp_path / "graph")
     ingest(store, SAMPLE, progress=False)
