@@ -89,7 +89,7 @@ def main() -> None:
     for variant in args.variants.split(","):
         trained[variant] = ensure_trained(cfg, variant, args.train, args.budget_minutes)
         answerer = load_answerer(checkpoint_dir(cfg.output_dir, variant))
-        answerer.predict(val[:8])                                        # warm up (models, caches)
+        answerer.predict(val[:8], strip_brackets=True)                  # warm up (models, linker, NER)
         reports = {"brackets": evaluate(answerer, val, name=f"{variant}, brackets",
                                         latency_sample=args.latency if variant == "full" else 0)}
         if variant == "full":

@@ -137,12 +137,11 @@ class FusionAnswerer:
             local_ids = [snap.node_ids[int(n)] for n in nodes]
             edges = ex.edges[:, ex.edge_ptr[i]:ex.edge_ptr[i + 1]]
             etype = ex.edge_type[ex.edge_ptr[i]:ex.edge_ptr[i + 1]]
-            answers = []
-            for j, p in zip(order[: select(probs, self.head.cutoff, self.head.max_answers)], probs, strict=False):
-                ev = evidence_paths(list(range(int(ex.num_topics[i]))), int(j), hops[i], edges, etype, rw, local_ids,
-                                    snap.relations, self.head.paths_per_answer, self.head.beam)
-                nid = local_ids[int(j)]
-                answers.append(Answer(nid, snap.names[snap.index_of[nid]], float(p), ev))
+            chosen = [int(j) for j in order[: select(probs, self.head.cutoff, self.head.max_answers)]]
+            ev = evidence_paths(list(range(int(ex.num_topics[i]))), chosen, hops[i], edges, etype, rw, local_ids,
+                                snap.relations, self.head.paths_per_answer, self.head.beam)
+            answers = [Answer(local_ids[j], snap.names[snap.index_of[local_ids[j]]], float(p), ev[j])
+                       for j, p in zip(chosen, probs, strict=False)]
             preds.append(Prediction(q.text, topics[i], list(zip(ids, probs[: len(ids)].tolist(), strict=True)),
                                     answers))
         per = (time.perf_counter() - start) / max(1, len(qs))

@@ -109,10 +109,11 @@ def path_cypher(steps: Sequence[Step], start: str) -> tuple[str, dict[str, str]]
     return f"MATCH p = {''.join(parts)} RETURN p", params
 
 
-def evidence_paths(topics: Sequence[int], answer: int, hop: int, edge_index: np.ndarray, edge_type: np.ndarray,
-                   relation_weights: np.ndarray, node_ids: Sequence[str], relations: Sequence[str],
-                   paths: int = 2, beam: int = 3) -> list[Evidence]:
-    """The best ``paths`` walks of exactly ``hop`` edges from a topic to ``answer`` (no node twice).
+def evidence_paths(topics: Sequence[int], answers: Sequence[int], hop: int, edge_index: np.ndarray,
+                   edge_type: np.ndarray, relation_weights: np.ndarray, node_ids: Sequence[str],
+                   relations: Sequence[str], paths: int = 2, beam: int = 3) -> dict[int, list[Evidence]]:
+    """For each answer, the best ``paths`` walks of exactly ``hop`` edges from a topic to it (no node twice);
+    one beam search for all the answers.
 
     ``relation_weights (max_hops, 2R)``: step ``k``'s weight of relation ``r`` walked forward (``r``)
     or backward (``R + r``); a path scores the product of its steps' weights."""
@@ -136,9 +137,11 @@ def evidence_paths(topics: Sequence[int], answer: int, hop: int, edge_index: np.
                         continue
                     nxt.setdefault(v, []).append((s + lw, (*nodes, v), (*es, e), (*ds, d)))
         beams = {v: sorted(items, key=lambda x: -x[0])[:beam] for v, items in nxt.items()}
-    out: list[Evidence] = []
-    for s, nodes, es, _ds in beams.get(answer, [])[:paths]:
-        steps = [Step(node_ids[heads[e]], relations[int(edge_type[e])], node_ids[tails[e]]) for e in es]
-        query, params = path_cypher(steps, node_ids[nodes[0]])
-        out.append(Evidence(steps=steps, score=float(math.exp(s)), cypher=query, params=params))
+    out: dict[int, list[Evidence]] = {}
+    for answer in answers:
+        out[answer] = []
+        for s, nodes, es, _ds in beams.get(answer, [])[:paths]:
+            steps = [Step(node_ids[heads[e]], relations[int(edge_type[e])], node_ids[tails[e]]) for e in es]
+            query, params = path_cypher(steps, node_ids[nodes[0]])
+            out[answer].append(Evidence(steps=steps, score=float(math.exp(s)), cypher=query, params=params))
     return out

@@ -39,7 +39,7 @@ def test_evidence_paths_follow_the_relation_weights() -> None:
     edges = np.array([[0, 2, 0, 2], [1, 1, 3, 3]])
     etype = np.array([0, 0, 1, 1])
     w = np.array([[0.9, 0.1, 0.1, 0.1], [0.1, 0.1, 0.8, 0.1]])   # step 1: DIRECTED_BY fwd; step 2: reverse
-    ev = evidence_paths([0], 2, 2, edges, etype, w, ids, rels, paths=2)
+    ev = evidence_paths([0], [2], 2, edges, etype, w, ids, rels, paths=2)[2]
     assert [s.relation for s in ev[0].steps] == ["DIRECTED_BY", "DIRECTED_BY"]
     assert ev[0].score == pytest.approx(0.72) and ev[0].score > ev[1].score
     assert ev[0].steps[1] == Step("Film B", "DIRECTED_BY", "Dir")
