@@ -102,7 +102,8 @@ def load_questions(path: str | Path, hop: int | None = None, limit: int | None =
 def split_validation(questions: Sequence[Question], fraction: float = 0.1,
                      salt: str = "kgqa-val") -> tuple[list[Question], list[Question]]:
     """(train, validation): a fixed ``fraction`` of the questions by a hash of their text."""
-    train, val = [], []
+    train: list[Question] = []
+    val: list[Question] = []
     for q in questions:
         (val if _stable_fraction(f"{salt}\x00{q.text}") < fraction else train).append(q)
     return train, val
@@ -111,7 +112,8 @@ def split_validation(questions: Sequence[Question], fraction: float = 0.1,
 def split_templates(questions: Sequence[Question], fraction: float = 0.2,
                     salt: str = "kgqa-templates") -> tuple[list[Question], list[Question]]:
     """(seen, unseen): all questions of a fixed ``fraction`` of the templates go to ``unseen``."""
-    seen, unseen = [], []
+    seen: list[Question] = []
+    unseen: list[Question] = []
     for q in questions:
         (unseen if _stable_fraction(f"{salt}\x00{q.template}") < fraction else seen).append(q)
     return seen, unseen
