@@ -15,7 +15,8 @@ from encoders.features import FeatureConfig
 from encoders.gnn import GNNConfig, GraphEncoder
 from encoders.pretrain import PretrainConfig, export_triples, pretrain, resolve_mode, split_triples
 from encoders.ranking import TripleFilter, evaluate, filtered_rank, filtered_ranks
-from kg.errors import ConfigError
+from encoders.similar import similar_entities
+from kg.errors import ConfigError, NotFound
 from kg.store.base import GraphExport, build_export
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,6 +139,11 @@ def test_pretraining_beats_an_untrained_model(tmp_path: Path, mode: str) -> None
     assert trained.metrics["gnn"]["hits@10"] > untrained.metrics["gnn"]["hits@10"]
     log = json.loads(Path(trained.paths["log"]).read_text())
     assert log[0]["epoch"] == 1 and "mrr" in log[0]["valid"] and log[-1]["loss"] < log[0]["loss"]
+    # The saved embeddings put clubmates next to each other (5 of 27 others are clubmates).
+    nearest = [n for n, _ in similar_entities(tmp_path / "t", "m2_3", k=5)]
+    assert "m2_3" not in nearest and sum(n.startswith("m2_") for n in nearest) >= 3
+    with pytest.raises(NotFound):
+        similar_entities(tmp_path / "t", "nobody")
 
 
 def test_checkpoint_round_trip_is_exact_and_not_pickle(tmp_path: Path) -> None:
