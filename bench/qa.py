@@ -83,9 +83,12 @@ def main() -> None:
     _, val, _ = split_questions(cfg)
     val = sample(val, args.eval_sample)
     stripped = sample(val, args.strip_sample)
-    results: dict[str, Any] = {}
+    previous = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
+    results: dict[str, Any] = previous.get("results", {})       # a run of some variants updates theirs
+    table_rows: dict[str, list[list[str]]] = previous.get("table", {})
     rows: list[list[str]] = []
     trained: dict[str, Any] = {}
+    linker_source = None
     for variant in args.variants.split(","):
         trained[variant] = ensure_trained(cfg, variant, args.train, args.budget_minutes)
         answerer = load_answerer(checkpoint_dir(cfg.output_dir, variant))
@@ -96,19 +99,21 @@ def main() -> None:
             reports["stripped"] = evaluate(answerer, stripped, strip_brackets=True, name=f"{variant}, stripped",
                                            latency_sample=args.latency)
         results[variant] = {"train": trained[variant], **{k: r.to_json() for k, r in reports.items()}}
+        table_rows[variant] = []
         for key, r in reports.items():
-            rows.append(_row(f"fusion {variant}", key, r, trained[variant]))
-            log(rows[-1])
-        del answerer
+            table_rows[variant].append(_row(f"fusion {variant}", key, r, trained[variant]))
+            log(table_rows[variant][-1])
+        linker_source = answerer
     if not args.no_baseline:
-        results["template_baseline"] = _baseline(cfg, val, stripped, args.latency, rows)
+        results["template_baseline"] = _baseline(cfg, val, stripped, args.latency, rows, linker_source)
+        table_rows["template_baseline"] = rows[:]
     if args.templates:
         rep = ensure_trained(cfg, "full", args.train, args.budget_minutes, split="templates", suffix="-templates")
         results["unseen_templates"] = rep
         t = rep.get("test") or {}
-        rows.append(["fusion full, unseen templates", "brackets", str(t.get("questions", "")),
+        table_rows["unseen_templates"] = [["fusion full, unseen templates", "brackets", str(t.get("questions", "")),
                      *(_pct(t.get(f"hits@1/{h}-hop")) for h in (1, 2, 3)), _pct(t.get("hits@1")), "", "", "",
-                     f"{rep['train_seconds'] / 60:.1f}"])
+                     f"{rep['train_seconds'] / 60:.1f}"]]
     payload = {
         "meta": {"config": args.config, "train_config": cfg.to_dict(), "validation_questions": len(val),
                  "stripped_questions": len(stripped), "latency_sample": args.latency, "threads": 1,
@@ -117,14 +122,16 @@ def main() -> None:
                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                  "note": "2 CPU cores shared with other jobs (load ~8-10): timings are noisy and pessimistic"},
         "results": results,
+        "table": table_rows,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(payload, indent=1, ensure_ascii=False, default=str))
     head = ["answerer", "topic", "questions", "Hits@1 1-hop", "Hits@1 2-hop", "Hits@1 3-hop", "Hits@1", "F1",
             "q/s batched", "p50 ms alone", "train min"]
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
-    for r in rows:
-        print("| " + " | ".join(r) + " |")
+    for key in ("full", "no_gnn", "no_graph", "template_baseline", "unseen_templates"):
+        for row in table_rows.get(key, []):
+            print("| " + " | ".join(row) + " |")
     print(f"\npeak RSS {payload['meta']['peak_rss_mb']:.0f} MB; wrote {args.out}")
 
 
@@ -141,10 +148,10 @@ def _row(name: str, key: str, r: Any, train_rep: dict[str, Any] | None) -> list[
 
 
 def _baseline(cfg: TrainConfig, val: list[Question], stripped: list[Question], latency: int,
-              rows: list[list[str]]) -> dict[str, Any]:
+              rows: list[list[str]], answerer: Any = None) -> dict[str, Any]:
     from qa.baseline import TemplateBaseline
 
-    answerer = load_answerer(cfg.output_dir)                 # its graph, snapshot and linker
+    answerer = answerer or load_answerer(cfg.output_dir)     # the same graph, snapshot and linker
     train_qs, _, _ = split_questions(cfg)
     base = TemplateBaseline(answerer.graph.snapshot, answerer.linker)
     start = time.perf_counter()

@@ -29,7 +29,7 @@ from qa.dataset import Graph, TokenEncoder, build_examples, collate, load_graph,
 from qa.head import HeadConfig, evidence_paths, rank, select
 from qa.train import load_model
 from qa.types import Answer, Prediction
-from retrieval.subgraph import SubgraphConfig
+from retrieval.subgraph import CosineRelationScorer, SubgraphConfig
 
 
 class FusionAnswerer:
@@ -109,7 +109,9 @@ class FusionAnswerer:
         states = both[: len(qs)]
         pooled = np.stack([s.astype(np.float32).mean(0) for s in both[len(qs):]])              # (B, C)
         pooled /= np.linalg.norm(pooled, axis=1, keepdims=True).clip(min=1e-9)
-        rel_scores = self.retriever.relation_scorer.from_vectors(pooled)                      # (B, R)
+        scorer = self.retriever.relation_scorer
+        assert isinstance(scorer, CosineRelationScorer)
+        rel_scores = scorer.from_vectors(pooled)                                              # (B, R)
         hops = self.hops(qs, states)
         ex = build_examples(qs, self.graph, self.tokens, self.subgraph_config, None, topics=topics, texts=texts,
                             hops=hops, retriever=self.retriever, token_states=states, relation_scores=rel_scores)

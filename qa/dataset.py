@@ -238,7 +238,7 @@ def build_examples(questions: Sequence[Question], graph: Graph, tokens: TokenEnc
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, **arrays)
+        np.savez(tmp, **arrays)  # type: ignore[arg-type]
         tmp.replace(path)
     return QAExamples(list(questions), **arrays)
 
