@@ -3,8 +3,8 @@ link-prediction pretraining against KGE baselines with the same wall-clock budge
 
 1. Forward: for each ``--kinds`` encoder (with its node features), ``--repeats`` full-graph
    forwards in eval mode (median time; peak RSS growth over the resident set before, sampled
-   every 5 ms with psutil, after handing freed heap back with ``malloc_trim``; on CUDA also ``torch.cuda.max_memory_allocated``), and one training
-   step (forward + backward) for scale.
+   every 5 ms with psutil after handing freed heap back with ``malloc_trim``; on CUDA also
+   ``torch.cuda.max_memory_allocated``), and one training step (forward + backward) for scale.
 2. Pretraining (``encoders.pretrain.pretrain``): the GNN and ``--baselines`` (torch_geometric.nn.kge)
    each get ``--budget-s`` seconds on the same 95% of the triples, early-stopped on the same
    validation triples, ranked by the same filtered protocol on the same held-out 5%; a
@@ -150,7 +150,8 @@ def popularity(export: Any, seed: int) -> dict[str, float]:
     triples = export_triples(export)
     split = split_triples(triples, seed=seed)
     known = TripleFilter(triples, len(export.relations))
-    return evaluate(PopularityScorer(split.train, export.num_nodes, len(export.relations)), split.test, known)
+    scorer = PopularityScorer(split.train, export.num_nodes, len(export.relations))
+    return evaluate(scorer, split.test, known, relations=export.relations)
 
 
 def table(result: dict[str, Any]) -> str:
@@ -177,6 +178,14 @@ def table(result: dict[str, Any]) -> str:
         m = p["popularity"]
         lines.append(f"| popularity (no learning) | {m['mrr']:.3f} | {m['hits@1']:.3f} | {m['hits@10']:.3f} "
                      f"| {m['tail_mrr']:.3f} | {m['head_mrr']:.3f} | - | - | - |")
+        models = {**p["metrics"], "popularity": p["popularity"]}
+        lines += ["", "Tail / head MRR per relation (held-out triples):", "",
+                  "| relation | test triples | " + " | ".join(models) + " |",
+                  "|---|---:|" + "---:|" * len(models)]
+        for rel, row in p["popularity"]["by_relation"].items():
+            cells = [f"{m['by_relation'][rel]['tail_mrr']:.3f} / {m['by_relation'][rel]['head_mrr']:.3f}"
+                     for m in models.values()]
+            lines.append(f"| {rel} | {row['count']:,} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

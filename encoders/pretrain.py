@@ -107,10 +107,11 @@ class PretrainConfig:
 @dataclass
 class PretrainReport:
     """What a pretraining run measured and wrote. ``metrics``: filtered test metrics per model
-    (``"gnn"`` and each baseline); ``valid``: best validation metrics; ``paths``: files written."""
+    (``"gnn"`` and each baseline, with ``"by_relation"`` tail/head MRR); ``valid``: best validation
+    metrics; ``paths``: files written."""
 
-    metrics: dict[str, dict[str, float]]
-    valid: dict[str, dict[str, float]]
+    metrics: dict[str, dict[str, Any]]
+    valid: dict[str, dict[str, Any]]
     epochs: dict[str, int]
     best_epoch: dict[str, int]
     stopped: dict[str, str]
@@ -297,7 +298,7 @@ def pretrain(source: GraphStore | GraphExport, config: PretrainConfig | None = N
     t0 = time.perf_counter()
     seen_ei, seen_et = (x.to(device) for x in graph_of(torch.cat([split.train, split.valid])))
     emb = model.embed(seen_ei, seen_et, chunk)
-    metrics = {"gnn": evaluate(model.scorer(emb), test_dev, known, config.eval_batch_size)}
+    metrics = {"gnn": evaluate(model.scorer(emb), test_dev, known, config.eval_batch_size, export.relations)}
     times["gnn_test_s"] = time.perf_counter() - t0
     best_valid = next((r["valid"] for r in log.records if r["epoch"] == stopper.best_epoch), valid_metrics)
     valid = {"gnn": best_valid}
@@ -316,7 +317,7 @@ def pretrain(source: GraphStore | GraphExport, config: PretrainConfig | None = N
         result = train_kge(kge_config, num_nodes, num_rel, split.train, split.valid, known, config.budget_s,
                            device, config.seed, config.progress, str(out / f"log_{kind}.json"))
         t0 = time.perf_counter()
-        metrics[kind] = evaluate(result.scorer(), test_dev, known, config.eval_batch_size)
+        metrics[kind] = evaluate(result.scorer(), test_dev, known, config.eval_batch_size, export.relations)
         times[f"{kind}_test_s"] = time.perf_counter() - t0
         valid[kind], epochs[kind], best_epoch[kind], train_s[kind] = (result.valid, result.epochs,
                                                                        result.best_epoch, result.train_s)

@@ -12,7 +12,8 @@ MRR and Hits@k average both sides::
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
@@ -101,12 +102,20 @@ def rank_metrics(ranks: Tensor, hits: tuple[int, ...] = (1, 3, 10)) -> dict[str,
     return out
 
 
-def evaluate(scorer: LinkScorer, triples: Tensor, known: TripleFilter, batch_size: int = 512) -> dict[str, float]:
-    """Filtered MRR / Hits@k over both sides (tails and heads pooled), and each side apart."""
+def evaluate(scorer: LinkScorer, triples: Tensor, known: TripleFilter, batch_size: int = 512,
+             relations: Sequence[str] | None = None) -> dict[str, Any]:
+    """Filtered MRR / Hits@k over both sides (tails and heads pooled), and each side apart; with
+    ``relations`` (the vocabulary), also ``"by_relation"``: tail and head MRR per relation."""
     tails, heads = filtered_ranks(scorer, triples, known, batch_size)
-    both = rank_metrics(torch.cat([tails, heads]))
+    both: dict[str, Any] = rank_metrics(torch.cat([tails, heads]))
     both.update({f"tail_{k}": v for k, v in rank_metrics(tails).items() if k in ("mrr", "hits@10")})
     both.update({f"head_{k}": v for k, v in rank_metrics(heads).items() if k in ("mrr", "hits@10")})
+    if relations is not None:
+        rel = triples[:, 1].cpu()
+        both["by_relation"] = {
+            name: {"count": int((rel == r).sum()), "tail_mrr": rank_metrics(tails[rel == r])["mrr"],
+                   "head_mrr": rank_metrics(heads[rel == r])["mrr"]}
+            for r, name in enumerate(relations) if bool((rel == r).any())}
     return both
 
 
