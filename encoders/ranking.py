@@ -54,6 +54,7 @@ class TripleFilter:
 
     @staticmethod
     def _lookup(sorted_keys: Tensor, values: Tensor, query: Tensor) -> tuple[Tensor, Tensor]:
+        query = query.to(sorted_keys.device)                                 # the filter stays on the CPU
         lo = torch.searchsorted(sorted_keys, query)                          # (B,)
         hi = torch.searchsorted(sorted_keys, query, right=True)              # (B,)
         count = hi - lo
@@ -131,7 +132,7 @@ class PopularityScorer:
         self.head_counts.index_put_((r, h), torch.ones(r.numel()), accumulate=True)
 
     def score_tails(self, head: Tensor, rel: Tensor) -> Tensor:
-        return self.tail_counts[rel.cpu()]                                      # (B, N)
+        return self.tail_counts[rel.cpu()].to(rel.device)                      # (B, N)
 
     def score_heads(self, rel: Tensor, tail: Tensor) -> Tensor:
-        return self.head_counts[rel.cpu()]                                      # (B, N)
+        return self.head_counts[rel.cpu()].to(rel.device)                      # (B, N)

@@ -204,3 +204,20 @@ def test_sample_graph_with_the_real_text_encoder(tmp_path: Path) -> None:
     assert report.metrics["gnn"]["mrr"] > 0.01
     meta = json.loads((tmp_path / "run" / "config.json").read_text())
     assert meta["text_model"] == "all-MiniLM-L6-v2" and meta["text_dim"] == 384
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("mode", ["full", "sampled"])
+def test_pretraining_on_cuda_matches_the_protocol(tmp_path: Path, mode: str) -> None:
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    export = club_graph()
+    fanout = (-1, -1) if mode == "full" else (3, 2)
+    config = tiny_config(mode=mode, num_neighbors=fanout, device="cuda", baselines=("distmult",))
+    report = pretrain(export, config, tmp_path, text=random_text(export))
+    assert report.device.startswith("cuda") and report.metrics["gnn"]["mrr"] > 0.3
+    gpu_model, _ = load_checkpoint(tmp_path, device="cuda")
+    cpu_model, _ = load_checkpoint(tmp_path)
+    ei, et = torch.tensor(export.edge_index), torch.tensor(export.edge_type)
+    torch.testing.assert_close(gpu_model.embed(ei.cuda(), et.cuda()).cpu(), cpu_model.embed(ei, et),
+                               atol=1e-4, rtol=1e-4)
