@@ -10,11 +10,11 @@ by :class:`IndexConfig`:
 - ``"ivf"``: inverted lists over k-means cells (``IndexIVFFlat``), the approximate kind on the GPU;
 - ``"auto"``: exact up to ``auto_threshold`` vectors, approximate above.
 
-Below 100,000 vectors an exact search costs at most a few tens of milliseconds per
-query on two cores, builds in well under a second and is never wrong, while an HNSW
-graph takes tens of seconds to build (43k MiniLM name vectors: ~20 s); above it the
-exact scan grows linearly (1M vectors: ~0.1-0.3 s per query) while HNSW stays near a
-millisecond. ``bench/retrieval.py`` has the numbers.
+Why 100,000 (``bench/retrieval.py``, two busy cores, one thread per query): an exact
+search of 100k 384-d vectors takes ~15 ms per query (~200-300 queries/s batched), builds
+in under a second and is never wrong, while an HNSW graph of them takes about a minute to
+build (43k MiniLM names: ~25 s); beyond it the exact scan grows linearly (250k: ~35 ms,
+1M: ~150 ms per query, ~20 queries/s batched) while HNSW stays near a millisecond.
 
 When the installed faiss has GPU support and sees a GPU, flat and IVF indexes move to
 it (``device="cpu"`` keeps them on the CPU; HNSW has no GPU form and stays on the CPU);
@@ -79,8 +79,10 @@ class IndexConfig:
             on the CPU, ``"ivf"`` on the GPU (where HNSW does not run).
         hnsw_m: HNSW links per node (default 32).
         hnsw_ef_construction: HNSW candidate list while building (default 40).
-        hnsw_ef_search: HNSW candidate list while searching (default 256: recall@10 >= 0.95 on
-            1M 384-d vectors with the statistics of MiniLM embeddings, see ``bench/retrieval.py``).
+        hnsw_ef_search: HNSW candidate list while searching (default 128: recall@10 0.985 against
+            exact on 1M vectors sampled around MiniLM name embeddings, 0.969 on the 43k MetaQA
+            names queried with typos; unstructured Gaussian data needs far more, see
+            ``bench/retrieval.py``).
         ivf_nlist: IVF cells; ``None``: ``4 * sqrt(N)`` (at most ``N / 39``, at least 1).
         ivf_nprobe: IVF cells visited per query; ``None``: ``nlist / 4`` (recall@10 ~0.95 on MiniLM-like
             vectors; IVF is the GPU's approximate kind, where visiting many cells is cheap).
@@ -96,7 +98,7 @@ class IndexConfig:
     auto_approximate: str | None = None
     hnsw_m: int = 32
     hnsw_ef_construction: int = 40
-    hnsw_ef_search: int = 256
+    hnsw_ef_search: int = 128
     ivf_nlist: int | None = None
     ivf_nprobe: int | None = None
     ivf_train_size: int | None = None
@@ -175,15 +177,16 @@ class VectorIndex:
         self.metric = metric
         self.params = dict(params)
         self._ids = np.asarray(list(ids), dtype=object)  # (N,)
-        self._cpu_index = index
+        self._dim = int(index.d)
         self._gpu_resources: Any = None
         self._index = index
-        self.gpu = None
+        self.gpu: int | None = None
         if gpu is not None and kind in ("flat", "ivf"):
             faiss = _faiss()
             self._gpu_resources = faiss.StandardGpuResources()
-            self._index = faiss.index_cpu_to_gpu(self._gpu_resources, gpu, index)
+            self._index = faiss.index_cpu_to_gpu(self._gpu_resources, gpu, index)  # the CPU copy is let go
             self.gpu = gpu
+        self._set_knobs(self._index)
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
@@ -223,7 +226,7 @@ class VectorIndex:
     # -- search ------------------------------------------------------------------------------
     @property
     def dim(self) -> int:
-        return int(self._cpu_index.d)
+        return self._dim
 
     @property
     def ids(self) -> list[str]:
@@ -248,16 +251,17 @@ class VectorIndex:
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, not {value!r}")
             self.params[name] = value
-        self._apply_search_params()
+        self._set_knobs(self._index)
 
-    def _apply_search_params(self) -> None:
-        """Write the search-time knobs into the CPU index (so the saved file carries them too)."""
+    def _set_knobs(self, index: Any) -> None:
+        """Write the search-time knobs into ``index`` (searches also pass them as SearchParameters)."""
         if self.kind == "hnsw":
-            self._cpu_index.hnsw.efSearch = self.params["ef_search"]
+            index.hnsw.efSearch = self.params["ef_search"]
         elif self.kind == "ivf":
-            _faiss().extract_index_ivf(self._cpu_index).nprobe = self.params["nprobe"]
-            if self.gpu is not None:
-                self._index.nprobe = self.params["nprobe"]  # searches pass it too (SearchParametersIVF)
+            if self.gpu is not None and index is self._index:
+                index.nprobe = self.params["nprobe"]
+            else:
+                _faiss().extract_index_ivf(index).nprobe = self.params["nprobe"]
 
     def _search_params(self) -> Any:
         faiss = _faiss()
@@ -303,8 +307,8 @@ class VectorIndex:
         faiss = _faiss()
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        self._apply_search_params()
-        cpu = faiss.index_gpu_to_cpu(self._index) if self.gpu is not None else self._cpu_index
+        cpu = faiss.index_gpu_to_cpu(self._index) if self.gpu is not None else self._index
+        self._set_knobs(cpu)
         meta = {"format": FORMAT, "kind": self.kind, "metric": self.metric,
                 "normalized": self.metric == "cosine", "dim": self.dim, "count": len(self),
                 "params": self.params, "faiss_version": faiss.__version__, "ids": self.ids}
@@ -332,6 +336,10 @@ class VectorIndex:
             raise ConfigError(f"{hint} ({META_FILE} is not in format {FORMAT})")
         if meta.get("kind") not in KINDS[1:] or meta.get("metric") not in METRICS:
             raise ConfigError(f"{hint} ({META_FILE} names kind {meta.get('kind')!r}, metric {meta.get('metric')!r})")
+        params = meta.get("params") or {}
+        knob = {"hnsw": "ef_search", "ivf": "nprobe"}.get(meta["kind"])
+        if knob and not isinstance(params.get(knob), int):
+            raise ConfigError(f"{hint} ({META_FILE} has no {knob} for its {meta['kind']} index)")
         if threads is not None:
             faiss.omp_set_num_threads(threads)
         try:
@@ -343,10 +351,7 @@ class VectorIndex:
             raise ConfigError(f"{hint} ({INDEX_FILE} holds {index.ntotal} {index.d}-d vectors, "
                               f"{META_FILE} lists {len(ids) if isinstance(ids, list) else 'no'} ids of dim "
                               f"{meta.get('dim')})")
-        out = cls(index, ids, kind=meta["kind"], metric=meta["metric"], params=meta.get("params") or {},
-                  gpu=_gpu_id(device))
-        out._apply_search_params()
-        return out
+        return cls(index, ids, kind=meta["kind"], metric=meta["metric"], params=params, gpu=_gpu_id(device))
 
 
 def _train_ivf(faiss: Any, x: np.ndarray, config: IndexConfig) -> tuple[Any, dict[str, Any]]:

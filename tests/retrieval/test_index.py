@@ -123,7 +123,7 @@ def test_repr_and_len_show_the_settings() -> None:
     index = VectorIndex.build(random_set(600), ids_for(600), IndexConfig(kind="hnsw", hnsw_m=8, device="cpu"))
     assert len(index) == 600
     assert repr(index) == ("VectorIndex(kind=hnsw, size=600, dim=32, metric=cosine, m=8, ef_construction=40, "
-                           "ef_search=256, device=cpu)")
+                           "ef_search=128, device=cpu)")
 
 
 def test_threads_setting_is_passed_to_faiss() -> None:
@@ -197,6 +197,11 @@ def test_loading_a_folder_that_is_not_an_index(tmp_path: Path) -> None:
     (tmp_path / "ids" / "index.json").write_text(json.dumps({**meta, "ids": meta["ids"][:5]}))
     with pytest.raises(ConfigError, match=r"holds 20 32-d vectors, index\.json lists 5 ids"):
         VectorIndex.load(tmp_path / "ids")
+    VectorIndex.build(random_set(20), ids_for(20), IndexConfig(kind="hnsw")).save(tmp_path / "knob")
+    meta = json.loads((tmp_path / "knob" / "index.json").read_text())
+    (tmp_path / "knob" / "index.json").write_text(json.dumps({**meta, "params": {}}))
+    with pytest.raises(ConfigError, match="has no ef_search"):
+        VectorIndex.load(tmp_path / "knob")
     (tmp_path / "ids" / "index.json").write_text("{")
     with pytest.raises(ConfigError, match="unreadable"):
         VectorIndex.load(tmp_path / "ids")
