@@ -149,11 +149,13 @@ def _row(name: str, key: str, r: Any, train_rep: dict[str, Any] | None) -> list[
 
 def _baseline(cfg: TrainConfig, val: list[Question], stripped: list[Question], latency: int,
               rows: list[list[str]], answerer: Any = None) -> dict[str, Any]:
-    from qa.baseline import TemplateBaseline
+    from qa.baseline import BaselineConfig, TemplateBaseline
 
     answerer = answerer or load_answerer(cfg.output_dir)     # the same graph, snapshot and linker
     train_qs, _, _ = split_questions(cfg)
-    base = TemplateBaseline(answerer.graph.snapshot, answerer.linker)
+    # The linker's prior is not fitted (fit_linker=False): both answerers link with the same untrained-prior
+    # linker (bench/baseline.py measures the baseline with a fitted prior).
+    base = TemplateBaseline(answerer.graph.snapshot, answerer.linker, BaselineConfig(fit_linker=False))
     start = time.perf_counter()
     base.fit(train_qs)
     fit_s = time.perf_counter() - start
