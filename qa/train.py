@@ -363,3 +363,27 @@ def train(config: TrainConfig) -> TrainReport:
         _plot(log.records, out / "curves.png")
     (out / "report.json").write_text(json.dumps(report.to_dict(), indent=1))
     return report
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m qa.train CONFIG [--budget-minutes M] [--output-dir DIR] [--limit N]``: train and print the report."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Train the KG-fused QA model from a JSON config.")
+    ap.add_argument("config")
+    ap.add_argument("--budget-minutes", type=float, default=None)
+    ap.add_argument("--output-dir", default=None)
+    ap.add_argument("--limit", type=int, default=None, help="questions per file (quick runs)")
+    args = ap.parse_args(argv)
+    cfg = TrainConfig.load(args.config)
+    if args.budget_minutes is not None:
+        cfg.budget_minutes = args.budget_minutes
+    if args.output_dir:
+        cfg.output_dir = args.output_dir
+    if args.limit:
+        cfg.limit = args.limit
+    print(json.dumps(train(cfg).to_dict(), indent=1))
+
+
+if __name__ == "__main__":
+    main()
