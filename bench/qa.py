@@ -113,7 +113,7 @@ def main() -> None:
         t = rep.get("test") or {}
         table_rows["unseen_templates"] = [["fusion full, unseen templates", "brackets", str(t.get("questions", "")),
                      *(_pct(t.get(f"hits@1/{h}-hop")) for h in (1, 2, 3)), _pct(t.get("hits@1")), "", "", "",
-                     f"{rep['train_seconds'] / 60:.1f}"]]
+                     f"{rep['train_seconds'] / 60:.1f}", ""]]
     payload = {
         "meta": {"config": args.config, "train_config": cfg.to_dict(), "validation_questions": len(val),
                  "stripped_questions": len(stripped), "latency_sample": args.latency, "threads": 1,
@@ -127,7 +127,7 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(payload, indent=1, ensure_ascii=False, default=str))
     head = ["answerer", "topic", "questions", "Hits@1 1-hop", "Hits@1 2-hop", "Hits@1 3-hop", "Hits@1", "F1",
-            "q/s batched", "p50 ms alone", "train min"]
+            "q/s batched", "p50 ms alone", "train min", "Hits@1 all validation (trainer)"]
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     for key in ("full", "no_gnn", "no_graph", "template_baseline", "unseen_templates"):
         for row in table_rows.get(key, []):
@@ -144,7 +144,8 @@ def _row(name: str, key: str, r: Any, train_rep: dict[str, Any] | None) -> list[
     return [name, key, f"{r.overall.questions:,}", *(_pct(hop[h]) for h in (1, 2, 3)), _pct(r.overall.hits[1]),
             _pct(r.overall.f1), f"{r.questions_per_second:,.0f}",
             f"{r.latency_ms['p50']:.1f}" if r.latency_ms else "",
-            f"{train_rep['train_seconds'] / 60:.1f}" if train_rep else ""]
+            f"{train_rep['train_seconds'] / 60:.1f}" if train_rep else "",
+            _pct(train_rep["validation"]["hits@1"]) if train_rep and key == "brackets" else ""]
 
 
 def _baseline(cfg: TrainConfig, val: list[Question], stripped: list[Question], latency: int,
