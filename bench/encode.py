@@ -10,7 +10,7 @@ link-prediction pretraining against KGE baselines with the same wall-clock budge
    validation triples, ranked by the same filtered protocol on the same held-out 5%; a
    popularity reference (how often an entity is the tail/head of the relation) beside them.
 
-    python bench/encode.py [--kb ../shared/data/metaqa/kb.txt] [--device cpu|cuda] [--budget-s 240]
+    python bench/encode.py [--kb ../shared/data/metaqa/kb.txt] [--device cpu|cuda] [--budget-s 300]
                            [--kinds compgcn,rgcn] [--hidden 128] [--layers 2] [--threads 1] [--skip-pretrain]
 
 Prints a markdown table and writes ``bench/results/encode.json`` (``--out``).
@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    ap.add_argument("--budget-s", type=float, default=240.0, help="training budget of each model (GNN, baselines)")
+    ap.add_argument("--budget-s", type=float, default=300.0, help="training budget of each model (GNN, baselines)")
     ap.add_argument("--baselines", default="distmult")
     ap.add_argument("--mode", default="auto", help="pretraining mode: auto, full or sampled")
     ap.add_argument("--text-cache", default=str(ROOT / ".kgqa" / "cache" / "text"))

@@ -1,12 +1,13 @@
 """Triple decoders over entity and relation embeddings (DistMult, TransE) and the training loss
-they share: a softmax over the true entity and ``K`` shared negatives, on both sides.
+they share: a softmax over the true entity and ``K`` shared negatives (:mod:`encoders.negatives`),
+on both sides.
 
 The same functions score the GNN's outputs and the free embeddings of the KGE baselines, so
 both are trained with the same loss and ranked by the same filtered protocol
 (:mod:`encoders.ranking`)::
 
-    loss = link_loss("distmult", e_h, w_r, e_t, e_neg, h, t, neg)      # scalar
-    scorer = EmbeddingScorer(node_emb, rel_emb, "distmult")             # for ranking.evaluate
+    loss = link_loss("distmult", emb, rel_emb, h, r, t, sampler.sample(r))   # scalar
+    scorer = EmbeddingScorer(node_emb, rel_emb, "distmult")                    # for ranking.evaluate
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from encoders.negatives import Negatives
 
 DECODERS = ("distmult", "transe")
 
@@ -38,21 +41,27 @@ def score_against(kind: str, anchor: Tensor, rel: Tensor, cand: Tensor, side: st
     raise ValueError(f"unknown decoder {kind!r}; use one of {DECODERS}")
 
 
-def link_loss(kind: str, head: Tensor, rel: Tensor, tail: Tensor, neg: Tensor, head_id: Tensor, tail_id: Tensor,
-              neg_id: Tensor, p_norm: float = 1.0) -> Tensor:
-    """Cross-entropy of the true tail among ``K`` negatives (``(h, r, n)``) plus that of the true
-    head (``(n, r, t)``); a negative equal to the true entity is masked out.
+def link_loss(kind: str, emb: Tensor, rel_emb: Tensor, head: Tensor, rel: Tensor, tail: Tensor,
+              negatives: Negatives, p_norm: float = 1.0) -> Tensor:
+    """Cross-entropy of the true tail among the tail candidates (``(h, r, n)``) plus that of the
+    true head among the head candidates (``(n, r, t)``), per group of :class:`Negatives`; a
+    candidate equal to the true entity is masked out. ``head``, ``tail`` and the candidates are
+    rows of ``emb``, ``rel`` rows of ``rel_emb``.
 
-    Shapes: ``head, rel, tail (B, d)``, ``neg (K, d)``, ids ``(B,)``, ``(B,)``, ``(K,)`` → scalar.
+    Shapes: ``emb (N, d)``, ``rel_emb (R, d)``, ``head, rel, tail (B,)`` → scalar (mean over the batch).
     """
-    pos = score_triples(kind, head, rel, tail, p_norm)[:, None]          # (B, 1)
-    zeros = torch.zeros(head.size(0), dtype=torch.long, device=head.device)
-    total = head.new_zeros(())
-    for side, anchor, true_id in (("tail", head, tail_id), ("head", tail, head_id)):
-        neg_scores = score_against(kind, anchor, rel, neg, side, p_norm)  # (B, K)
-        neg_scores = neg_scores.masked_fill(neg_id[None, :] == true_id[:, None], float("-inf"))
-        total = total + F.cross_entropy(torch.cat([pos, neg_scores], 1), zeros)
-    return total / 2
+    total = emb.new_zeros(())
+    for group, neg_tail, neg_head in zip(negatives.relations, negatives.tails, negatives.heads, strict=True):
+        sel = slice(None) if group < 0 else (rel == group).nonzero().squeeze(1)        # (B_g,)
+        h, r, t = head[sel], rel[sel], tail[sel]
+        e_h, w_r, e_t = emb[h], rel_emb[r], emb[t]                                       # (B_g, d) each
+        pos = score_triples(kind, e_h, w_r, e_t, p_norm)[:, None]                       # (B_g, 1)
+        zeros = torch.zeros(h.numel(), dtype=torch.long, device=emb.device)
+        for side, anchor, true_id, cand in (("tail", e_h, t, neg_tail), ("head", e_t, h, neg_head)):
+            scores = score_against(kind, anchor, w_r, emb[cand], side, p_norm)         # (B_g, K)
+            scores = scores.masked_fill(cand[None, :] == true_id[:, None], float("-inf"))
+            total = total + F.cross_entropy(torch.cat([pos, scores], 1), zeros, reduction="sum") / 2
+    return total / head.numel()
 
 
 class EmbeddingScorer:

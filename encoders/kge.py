@@ -21,6 +21,7 @@ from torch_geometric.nn.kge import KGEModel
 from tqdm.auto import tqdm
 
 from encoders.decoders import DECODERS, EmbeddingScorer, link_loss
+from encoders.negatives import NegativeSampler
 from encoders.ranking import TripleFilter, evaluate
 from encoders.training import Budget, EarlyStopping, JsonLog, stop_reason
 from kg.errors import ConfigError
@@ -34,6 +35,8 @@ class KGEConfig:
     loss: ``"softmax"`` (the GNN's loss: the true entity against ``num_negatives`` shared
         negatives, both sides) or ``"margin"`` (the module's own ``.loss``: margin ranking
         against one corrupted head or tail); ``"auto"``: softmax for DistMult, margin for TransE.
+    typed_negatives: share of the softmax negatives drawn from the entities seen on that side of
+        the relation (:class:`encoders.negatives.NegativeSampler`).
     lr, batch_size, num_negatives, max_epochs, patience: training.
     """
 
@@ -42,7 +45,8 @@ class KGEConfig:
     loss: str = "auto"
     lr: float = 0.01
     batch_size: int = 4096
-    num_negatives: int = 256
+    num_negatives: int = 512
+    typed_negatives: float = 0.5
     max_epochs: int = 200
     patience: int = 3
 
@@ -87,17 +91,15 @@ def build_kge(config: KGEConfig, num_nodes: int, num_relations: int) -> KGEModel
     return cls(num_nodes, num_relations, config.dim)
 
 
-def _batch_loss(model: KGEModel, config: KGEConfig, batch: Tensor, num_nodes: int,
-                generator: torch.Generator) -> Tensor:
+def _batch_loss(model: KGEModel, config: KGEConfig, batch: Tensor, sampler: NegativeSampler) -> Tensor:
     h, r, t = batch.unbind(1)
     if config.resolved_loss == "margin":
         return model.loss(h, r, t)  # type: ignore[no-any-return]
-    neg = torch.randint(num_nodes, (config.num_negatives,), generator=generator).to(batch.device)  # (K,)
     ent = model.node_emb.weight                                                # (N, d)
     p = getattr(model, "p_norm", 1.0)
     if config.kind == "transe":
         ent = F.normalize(ent, p=p, dim=-1)
-    return link_loss(config.kind, ent[h], model.rel_emb(r), ent[t], ent[neg], h, t, neg, p)
+    return link_loss(config.kind, ent, model.rel_emb.weight, h, r, t, sampler.sample(r).to(batch.device), p)
 
 
 def train_kge(config: KGEConfig, num_nodes: int, num_relations: int, train: Tensor, valid: Tensor,
@@ -109,6 +111,7 @@ def train_kge(config: KGEConfig, num_nodes: int, num_relations: int, train: Tens
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = build_kge(config, num_nodes, num_relations).to(device)
+    sampler = NegativeSampler(train, num_nodes, num_relations, config.num_negatives, config.typed_negatives, gen)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     stopper, budget, log = EarlyStopping(config.patience), Budget(budget_s), JsonLog(log_path)
     train, valid = train.to(device), valid.to(device)
@@ -121,7 +124,7 @@ def train_kge(config: KGEConfig, num_nodes: int, num_relations: int, train: Tens
         for lo in range(0, train.size(0), config.batch_size):
             if budget.spent():
                 break
-            loss = _batch_loss(model, config, train[perm[lo:lo + config.batch_size]], num_nodes, gen)
+            loss = _batch_loss(model, config, train[perm[lo:lo + config.batch_size]], sampler)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from encoders.decoders import EmbeddingScorer, link_loss
 from encoders.features import FeatureConfig, NodeFeatures
 from encoders.gnn import GNNConfig, GraphEncoder, build_encoder
+from encoders.negatives import Negatives
 
 
 class GraphLinkModel(nn.Module):
@@ -65,10 +66,10 @@ class GraphLinkModel(nn.Module):
         finally:
             self.train(was_training)
 
-    def loss(self, emb: Tensor, head: Tensor, rel: Tensor, tail: Tensor, neg: Tensor) -> Tensor:
-        """Sampled-softmax link loss (:func:`encoders.decoders.link_loss`); ``head``, ``tail`` and
-        ``neg`` index rows of ``emb``, ``rel`` the relations. Shapes: ``(B,), (B,), (B,), (K,) → ()``."""
-        return link_loss("distmult", emb[head], self.rel[rel], emb[tail], emb[neg], head, tail, neg)
+    def loss(self, emb: Tensor, head: Tensor, rel: Tensor, tail: Tensor, negatives: Negatives) -> Tensor:
+        """Sampled-softmax link loss (:func:`encoders.decoders.link_loss`); ``head``, ``tail`` and the
+        negatives index rows of ``emb``, ``rel`` the relations. Shapes: ``(B,), (B,), (B,) → ()``."""
+        return link_loss("distmult", emb, self.rel, head, rel, tail, negatives)
 
     def scorer(self, emb: Tensor) -> EmbeddingScorer:
         """A ranking scorer over node embeddings ``(N, hidden)`` from :meth:`embed`."""

@@ -5,8 +5,9 @@ MRR / Hits@10, a small validation part for early stopping, the rest for training
 message-passing graph never holds held-out triples: training and validation run on the
 training triples only, the test on training + validation triples. Each step hides its own
 supervision triples from the message-passing graph too (``hide_targets``), so the model learns
-to predict edges it cannot see, as at test time. Negatives corrupt the head or the tail with
-``num_negatives`` entities shared by the batch; the decoder is DistMult.
+to predict edges it cannot see, as at test time. Negatives corrupt the head and the tail with
+``num_negatives`` entities per relation of the batch, half of them of the relation's kind
+(:mod:`encoders.negatives`); the decoder is DistMult.
 
 Modes: ``full`` (one full-graph forward per step), ``sampled`` (per step, the subgraph sampled
 around the batch's entities by :class:`encoders.sampling.IncidentNeighborSampler`; evaluation
@@ -36,6 +37,7 @@ from encoders.features import FeatureConfig, text_features
 from encoders.gnn import GNNConfig
 from encoders.kge import KGEConfig, train_kge
 from encoders.linkpred import GraphLinkModel
+from encoders.negatives import NegativeSampler
 from encoders.ranking import TripleFilter, evaluate
 from encoders.sampling import IncidentNeighborSampler
 from encoders.training import Budget, EarlyStopping, JsonLog, stop_reason
@@ -54,7 +56,9 @@ class PretrainConfig:
     num_neighbors: sampled mode, incident edges kept per node and hop (one entry per layer).
     memory_fraction: auto mode, share of the free memory full-graph training may use.
     batch_size / sampled_batch_size: supervision triples per step in full / sampled mode.
-    num_negatives: shared negative entities per step.
+    num_negatives: shared negative entities per step, side and relation.
+    typed_negatives: share of them drawn from the entities seen on that side of the relation
+        (:class:`encoders.negatives.NegativeSampler`); the baselines get the same.
     lr, weight_decay, max_epochs, patience: optimisation; early stopping on validation MRR.
     test_fraction: held-out share of the triples (final metrics); valid_fraction / valid_max:
         validation share of the rest (early stopping) and its cap.
@@ -75,6 +79,7 @@ class PretrainConfig:
     batch_size: int = 4096
     sampled_batch_size: int = 1024
     num_negatives: int = 512
+    typed_negatives: float = 0.5
     lr: float = 0.01
     weight_decay: float = 0.0
     max_epochs: int = 100
@@ -183,13 +188,12 @@ def resolve_mode(config: PretrainConfig, num_nodes: int, num_edges: int, device:
 
 
 def _step_loss(model: GraphLinkModel, batch: Tensor, mode: str, edge_index: Tensor, edge_type: Tensor,
-               sampler: IncidentNeighborSampler | None, batch_pos: Tensor, hide: bool, num_negatives: int,
-               gen: torch.Generator) -> Tensor:
+               sampler: IncidentNeighborSampler | None, batch_pos: Tensor, hide: bool,
+               negatives: NegativeSampler) -> Tensor:
     """Loss of one step on ``batch (B, 3)``, whose rows sit at ``batch_pos`` in the training graph."""
     device = edge_index.device
-    num_nodes = model.num_nodes
-    neg = torch.randint(num_nodes, (num_negatives,), generator=gen).to(device)      # (K,)
     h, r, t = batch.unbind(1)
+    neg = negatives.sample(r).to(device)
     hidden_edges = torch.zeros(edge_type.numel(), dtype=torch.bool, device=device)  # (E,)
     if hide:
         hidden_edges[batch_pos] = True
@@ -198,13 +202,13 @@ def _step_loss(model: GraphLinkModel, batch: Tensor, mode: str, edge_index: Tens
         emb = model(edge_index[:, keep], edge_type[keep])                           # (N, hidden)
         return model.loss(emb, h, r, t, neg)
     assert sampler is not None
-    seeds = torch.unique(torch.cat([h, t, neg]))                                     # (S,) sorted
+    seeds = torch.unique(torch.cat([h, t, neg.ids()]))                               # (S,) sorted
     out = sampler.sample(seeds.cpu(), exclude=hidden_edges.cpu())
     node, edge = out.node.to(device), out.edge.to(device)
     sub_index = torch.stack([out.row, out.col]).to(device)                           # (2, E_s) local
     emb = model(sub_index, edge_type[edge], node)                                    # (N_s, hidden); seeds first
     local = lambda ids: torch.searchsorted(seeds, ids.contiguous())                  # noqa: E731
-    return model.loss(emb, local(h), r, local(t), local(neg))
+    return model.loss(emb, local(h), r, local(t), neg.map(local))
 
 
 def pretrain(source: GraphStore | GraphExport, config: PretrainConfig | None = None, out_dir: str | Path = "runs/gnn",
@@ -260,6 +264,7 @@ def pretrain(source: GraphStore | GraphExport, config: PretrainConfig | None = N
         sampler = IncidentNeighborSampler(Data(edge_index=train_ei.cpu(), num_nodes=num_nodes),
                                           config.num_neighbors, generator=gen)
     batch_size = config.batch_size if mode == "full" else config.sampled_batch_size
+    negatives = NegativeSampler(split.train, num_nodes, num_rel, config.num_negatives, config.typed_negatives, gen)
     train_dev, valid_dev, test_dev = split.train.to(device), split.valid.to(device), split.test.to(device)
 
     stopper, budget, log = EarlyStopping(config.patience), Budget(config.budget_s), JsonLog(out / "log.json")
@@ -276,7 +281,7 @@ def pretrain(source: GraphStore | GraphExport, config: PretrainConfig | None = N
                 break
             pos = perm[lo:lo + batch_size]
             loss = _step_loss(model, train_dev[pos], mode, train_ei, train_et, sampler, pos, config.hide_targets,
-                              config.num_negatives, gen)
+                              negatives)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -313,7 +318,8 @@ def pretrain(source: GraphStore | GraphExport, config: PretrainConfig | None = N
     paths["log"] = str(out / "log.json")
 
     for kind in config.baselines:
-        kge_config = KGEConfig(**{**asdict(config.kge), "kind": kind, "dim": config.kge.dim or config.gnn.hidden})
+        kge_config = KGEConfig(**{**asdict(config.kge), "kind": kind, "dim": config.kge.dim or config.gnn.hidden,
+                                  "num_negatives": config.num_negatives, "typed_negatives": config.typed_negatives})
         result = train_kge(kge_config, num_nodes, num_rel, split.train, split.valid, known, config.budget_s,
                            device, config.seed, config.progress, str(out / f"log_{kind}.json"))
         t0 = time.perf_counter()
