@@ -13,6 +13,7 @@ from encoders.checkpoint import load_checkpoint, load_node_embeddings
 from encoders.decoders import EmbeddingScorer
 from encoders.features import FeatureConfig
 from encoders.gnn import GNNConfig, GraphEncoder
+from encoders.negatives import NegativeSampler
 from encoders.pretrain import PretrainConfig, export_triples, pretrain, resolve_mode, split_triples
 from encoders.ranking import TripleFilter, evaluate, filtered_rank, filtered_ranks
 from encoders.similar import similar_entities
@@ -91,6 +92,17 @@ def test_transe_scorer_agrees_with_the_pyg_module() -> None:
         expected = model(h, r, t).detach()
         torch.testing.assert_close(scorer.score_tails(h, r)[torch.arange(2), t], expected)
         torch.testing.assert_close(scorer.score_heads(r, t)[torch.arange(2), h], expected)
+
+
+def test_typed_negatives_come_from_the_relations_side() -> None:
+    train = torch.tensor([[0, 0, 5], [1, 0, 6], [2, 1, 7]])
+    sampler = NegativeSampler(train, 10, 2, k=8, typed_fraction=0.5, generator=torch.Generator().manual_seed(0))
+    neg = sampler.sample(torch.tensor([0, 0, 1]))
+    assert neg.relations == [0, 1]
+    assert set(neg.tails[0][:4].tolist()) <= {5, 6} and set(neg.heads[0][:4].tolist()) <= {0, 1}
+    assert set(neg.tails[1][:4].tolist()) == {7} and all(x.numel() == 8 for x in neg.tails + neg.heads)
+    uniform = NegativeSampler(train, 10, 2, k=8, typed_fraction=0.0).sample(torch.tensor([0, 1]))
+    assert uniform.relations == [-1] and uniform.ids().numel() == 16
 
 
 def test_split_is_seeded_disjoint_and_complete() -> None:
