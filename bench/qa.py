@@ -89,7 +89,7 @@ def main() -> None:
     rows: list[list[str]] = []
     trained: dict[str, Any] = {}
     linker_source = None
-    for variant in args.variants.split(","):
+    for variant in [v for v in args.variants.split(",") if v]:
         trained[variant] = ensure_trained(cfg, variant, args.train, args.budget_minutes)
         answerer = load_answerer(checkpoint_dir(cfg.output_dir, variant))
         answerer.predict(val[:8], strip_brackets=True)                  # warm up (models, linker, NER)
