@@ -120,6 +120,9 @@ def main() -> None:
                  "python": platform.python_version(), "torch": torch.__version__, "cpus": os.cpu_count(),
                  "date": time.strftime("%Y-%m-%d %H:%M"),
                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                 "peak_rss_mb_by_variant": {**previous.get("meta", {}).get("peak_rss_mb_by_variant", {}),
+                                            **{v: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                                               for v in trained}},
                  "note": "2 CPU cores shared with other jobs (load ~8-10): timings are noisy and pessimistic"},
         "results": results,
         "table": table_rows,
