@@ -1,20 +1,21 @@
-"""Hand check of extracted relations on a real public news corpus (the Lee corpus).
+"""Hand check of extracted relations on two real public texts nobody here wrote.
 
-The text: the 300 ABC (Australian Broadcasting Corporation) news articles of the
-Lee background corpus (Lee, Pincombe & Welsh 2005), as shipped in gensim's test
-data (``gensim/test/test_data/lee_background.cor``, LGPL). Fetched from the
-gensim 4.4.0 wheel on PyPI when gensim is not installed.
+- ``wiki``: the 106 articles (redirects dropped) of the shortened English Wikipedia dump in
+  gensim's test data (``enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2``:
+  Allan Dwan, Actrius, An American in Paris, Andrei Tarkovsky, Alaska, Aristotle, ...; CC BY-SA),
+  wikitext stripped to plain text, ingested into the full MetaQA KB (film vocabulary).
+- ``lee``: the 300 ABC news articles of the Lee background corpus (Lee, Pincombe & Welsh 2005,
+  gensim's ``lee_background.cor``), ingested into ``bench/data/news_relations_seed.txt``, a
+  25-triple seed whose only job is to give a news relation vocabulary (LED_BY, ACCUSED_BY, ...).
 
-The graph: ``bench/data/news_relations_seed.txt``, a 25-triple seed whose only
-job is to give the relation vocabulary (LED_BY, ATTACKED_BY, CAPTURED_BY, ...),
-the way a user's own graph would. Every article is ingested with the real linker
-and spaCy; then ``--sample`` of the extracted relations are drawn with a fixed
-seed and printed with their sentence. ``bench/data/lee_relation_judgements.tsv``
-holds one person's verdict on each drawn relation (1 = the sentence states it,
-with both entities and the direction right; 0 = not), with a reason; the script
-reports precision over the judged ones and flags any drawn relation not judged.
+Both files come from the gensim 4.4.0 wheel on PyPI when gensim is not installed. Every article
+is ingested with the real linker and spaCy; ``--sample`` of the extracted relations are drawn per
+corpus with a fixed seed and printed with their sentence. ``bench/data/relation_judgements.tsv``
+holds one person's verdict on each drawn relation (1 = the sentence states it, with both entities
+and the direction right; 0 = not), with the reason; the script reports precision over the judged
+ones and prints any drawn relation not judged yet (``UNJUDGED``).
 
-    python bench/relation_check.py [--sample 50] [--seed 7]
+    python bench/relation_check.py [--corpus wiki|lee|all] [--sample 50] [--seed 7]
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 CACHE = ROOT / ".kgqa" / "cache" / "corpora"
-JUDGEMENTS = ROOT / "bench" / "data" / "lee_relation_judgements.tsv"
+JUDGEMENTS = ROOT / "bench" / "data" / "relation_judgements.tsv"
 LEE = "lee_background.cor"
 WIKI = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 
@@ -141,16 +142,18 @@ def run_corpus(name: str, sample: int, seed: int, nlp: object) -> dict[str, obje
         report = ingest_text(store, docs, linker, nlp)
         seconds = time.perf_counter() - start
         types = [t for t in store.relation_types() if t != "MENTIONS"]
-        for t in types:
-            heads = store.cypher(f"MATCH (a)-[:`{t}`]->() RETURN DISTINCT a.id", limit=10**6).rows
-            for (head,) in heads:
-                for rel in store.neighbours(head, "out", [t], limit=100000):
-                    if "sentence" not in rel.properties:
-                        continue  # from the graph file, not from the text
-                    extracted.append({"head": store.get_entity(rel.head).name, "type": t,  # type: ignore[union-attr]
-                                      "tail": store.get_entity(rel.tail).name,  # type: ignore[union-attr]
-                                      "sentence": rel.properties["sentence"],
-                                      "document": next(s for s in rel.sources if s.startswith("doc:"))})
+        # What each document says is listed on its Document node: look only those relations up.
+        for doc_file in sorted(docs.iterdir()):
+            doc = store.get_entity(f"doc:{doc_file.name}")
+            if doc is None:
+                continue
+            for head, rel_type, tail in json.loads(doc.properties.get("facts", "[]")):
+                if rel_type == "MENTIONS":
+                    continue
+                rel = next(r for r in store.neighbours(head, "out", [rel_type], limit=100000) if r.tail == tail)
+                extracted.append({"head": store.get_entity(head).name, "type": rel_type,  # type: ignore[union-attr]
+                                  "tail": store.get_entity(tail).name,  # type: ignore[union-attr]
+                                  "sentence": rel.properties["sentence"], "document": doc.id})
         store.close()
     extracted.sort(key=lambda r: (r["document"], r["head"], r["type"], r["tail"]))
     drawn = random.Random(seed).sample(extracted, min(sample, len(extracted)))
