@@ -117,7 +117,7 @@ def load_judgements() -> dict[tuple[str, str, str, str], tuple[int, str]]:
     verdicts: dict[tuple[str, str, str, str], tuple[int, str]] = {}
     if JUDGEMENTS.exists():
         with JUDGEMENTS.open(encoding="utf-8") as f:
-            for row in csv.DictReader(f, delimiter="\t"):
+            for row in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
                 verdicts[(row["document"], row["head"], row["type"], row["tail"])] = (int(row["correct"]),
                                                                                       row["reason"])
     return verdicts
