@@ -16,7 +16,6 @@ from encoders.gnn import GNNConfig, GraphEncoder
 from encoders.negatives import NegativeSampler
 from encoders.pretrain import PretrainConfig, export_triples, pretrain, resolve_mode, split_triples
 from encoders.ranking import TripleFilter, evaluate, filtered_rank, filtered_ranks
-from encoders.similar import similar_entities
 from kg.errors import ConfigError, NotFound
 from kg.store.base import GraphExport, build_export
 
@@ -152,10 +151,16 @@ def test_pretraining_beats_an_untrained_model(tmp_path: Path, mode: str) -> None
     log = json.loads(Path(trained.paths["log"]).read_text())
     assert log[0]["epoch"] == 1 and "mrr" in log[0]["valid"] and log[-1]["loss"] < log[0]["loss"]
     # The saved embeddings put clubmates next to each other (5 of 27 others are clubmates).
-    nearest = [n for n, _ in similar_entities(tmp_path / "t", "m2_3", k=5)]
+    from encoders.checkpoint import load_node_embeddings
+    from retrieval.similar import SimilarEntities
+    from retrieval.snapshot import GraphSnapshot
+
+    emb, ids = load_node_embeddings(tmp_path / "t")
+    finder = SimilarEntities.build(emb, ids, GraphSnapshot.from_export(export))
+    nearest = [r.entity_id for r in finder.similar("m2_3", k=5)]
     assert "m2_3" not in nearest and sum(n.startswith("m2_") for n in nearest) >= 3
     with pytest.raises(NotFound):
-        similar_entities(tmp_path / "t", "nobody")
+        finder.similar("nobody")
 
 
 def test_checkpoint_round_trip_is_exact_and_not_pickle(tmp_path: Path) -> None:
