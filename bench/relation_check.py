@@ -113,12 +113,17 @@ CORPORA = {
 }
 
 
+def _key(r: dict[str, str]) -> tuple[str, str, str, str]:
+    """A relation's identity in the judgements file (names with their whitespace collapsed)."""
+    return (r["document"], " ".join(r["head"].split()), r["type"], " ".join(r["tail"].split()))
+
+
 def load_judgements() -> dict[tuple[str, str, str, str], tuple[int, str]]:
     verdicts: dict[tuple[str, str, str, str], tuple[int, str]] = {}
     if JUDGEMENTS.exists():
         with JUDGEMENTS.open(encoding="utf-8") as f:
             for row in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
-                verdicts[(row["document"], row["head"], row["type"], row["tail"])] = (int(row["correct"]),
+                verdicts[_key(row)] = (int(row["correct"]),
                                                                                       row["reason"])
     return verdicts
 
@@ -160,13 +165,14 @@ def run_corpus(name: str, sample: int, seed: int, nlp: object) -> dict[str, obje
     verdicts = load_judgements()
     judged, unjudged = [], []
     for r in drawn:
-        key = (r["document"], r["head"], r["type"], r["tail"])
+        key = _key(r)
         if key in verdicts:
             judged.append({**r, "correct": verdicts[key][0], "reason": verdicts[key][1]})
         else:
             unjudged.append(r)
     for r in unjudged:
-        print(f"UNJUDGED\t{r['document']}\t{r['head']}\t{r['type']}\t{r['tail']}\t{r['sentence']}")
+        print("UNJUDGED\t" + "\t".join(" ".join(x.split()) for x in (r["document"], r["head"], r["type"], r["tail"],
+                                                                       r["sentence"])))
     correct = sum(int(r["correct"]) for r in judged)
     return {
         "corpus": name, "text": description, "documents": report.documents, "tokens": report.tokens,
