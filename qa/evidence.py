@@ -43,9 +43,9 @@ import numpy as np
 
 from kg.errors import ConfigError
 from kg.names import check_identifier
-from qa.paths import Direction, Hop, RelationPath, gather, relation_index, step
+from qa.paths import Direction, Hop, RelationPath, relation_index, step
 from qa.types import Evidence, Step
-from retrieval.snapshot import GraphSnapshot
+from retrieval.snapshot import GraphSnapshot, gather
 from retrieval.subgraph import Subgraph
 
 RelationWeights = Mapping[str, float] | np.ndarray

@@ -27,7 +27,7 @@ from typing import Literal
 import numpy as np
 
 from kg.errors import ConfigError
-from retrieval.snapshot import GraphSnapshot
+from retrieval.snapshot import GraphSnapshot, gather
 
 Direction = Literal["out", "in"]
 SEPARATOR = " / "
@@ -73,16 +73,6 @@ def relation_index(snapshot: GraphSnapshot, relation: str) -> int:
         return snapshot.relations.index(relation)
     except ValueError:
         return -1
-
-
-def gather(ptr: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """CSR positions of the edges of ``nodes`` and, for each, the position of its node in ``nodes``."""
-    starts = ptr[nodes]                                                    # (F,)
-    counts = ptr[nodes + 1] - starts                                       # (F,)
-    owner = np.repeat(np.arange(len(nodes), dtype=np.int64), counts)       # (K,)
-    offsets = np.cumsum(counts) - counts                                   # (F,)
-    pos = np.arange(owner.shape[0], dtype=np.int64) - offsets[owner] + starts[owner]  # (K,)
-    return pos, owner
 
 
 def _adjacency(snapshot: GraphSnapshot, direction: Direction) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

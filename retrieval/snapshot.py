@@ -41,6 +41,16 @@ def _csr(keys: np.ndarray, other: np.ndarray, etype: np.ndarray, num_nodes: int)
     return ptr, other[order].astype(np.int64), etype[order].astype(np.int64), order.astype(np.int64)
 
 
+def gather(ptr: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """CSR positions of the edges of ``nodes`` and, for each, the position of its node in ``nodes``."""
+    starts = ptr[nodes]                                                    # (F,)
+    counts = ptr[nodes + 1] - starts                                       # (F,)
+    owner = np.repeat(np.arange(len(nodes), dtype=np.int64), counts)       # (K,)
+    offsets = np.cumsum(counts) - counts                                   # (F,)
+    pos = np.arange(owner.shape[0], dtype=np.int64) - offsets[owner] + starts[owner]  # (K,)
+    return pos, owner
+
+
 @dataclass(eq=False)
 class GraphSnapshot:
     """A graph as numpy arrays: edge list plus out- and in-adjacency in CSR form.

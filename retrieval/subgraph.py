@@ -38,7 +38,7 @@ import numpy as np
 
 from kg.errors import ConfigError
 from kg.store.base import GraphStore
-from retrieval.snapshot import GraphSnapshot
+from retrieval.snapshot import GraphSnapshot, gather
 
 
 def relation_description(relation: str) -> str:
@@ -190,16 +190,6 @@ class Subgraph:
         seeds = [self.node_ids[i] for i in self.seeds.tolist()]
         return (f"Subgraph(num_nodes={self.num_nodes}, num_edges={self.num_edges}, seeds={seeds}, "
                 f"max_hops={int(self.hops.max()) if len(self.hops) else 0})")
-
-
-def _gather(ptr: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """CSR positions of the edges of ``nodes`` and, for each, the position of its node in ``nodes``."""
-    starts = ptr[nodes]                                                    # (F,)
-    counts = ptr[nodes + 1] - starts                                       # (F,)
-    owner = np.repeat(np.arange(len(nodes), dtype=np.int64), counts)       # (K,)
-    offsets = np.cumsum(counts) - counts                                   # (F,)
-    pos = np.arange(owner.shape[0], dtype=np.int64) - offsets[owner] + starts[owner]  # (K,)
-    return pos, owner
 
 
 def _fan_out(ptr: np.ndarray, types: np.ndarray, num_relations: int) -> np.ndarray:
@@ -358,7 +348,7 @@ class SubgraphRetriever:
                 break
             reached, cand = [], []
             for ptr, nbr, typ, dmp in sides:
-                pos, owner = _gather(ptr, frontier)
+                pos, owner = gather(ptr, frontier)
                 c = score[frontier][owner] * weights[typ[pos]]  # (K,)
                 if dmp is not None:
                     c *= dmp[pos]
@@ -392,7 +382,7 @@ class SubgraphRetriever:
         node_hop = np.concatenate([np.zeros(len(seed_idx), dtype=np.int64), hop[rest]])  # (N,)
         local = np.full(snap.num_nodes, -1, dtype=np.int64)
         local[n_id] = np.arange(len(n_id))
-        pos, owner = _gather(snap.out_ptr, n_id)
+        pos, owner = gather(snap.out_ptr, n_id)
         tail = local[snap.out_nbr[pos]]
         inside = tail >= 0
         head, tail, pos = owner[inside], tail[inside], pos[inside]                # (E,)
