@@ -13,15 +13,7 @@ from encoders.gnn import GNNConfig  # noqa: E402
 R = 3
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a busy 2-core machine, two threads spin and run these tiny models ~30x slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_text_model() -> torch.nn.Module:

@@ -11,16 +11,7 @@ import pytest
 from qa.head import evidence_paths, fit_cutoff, path_cypher, rank, select
 from qa.types import Step
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a busy 2-core machine, two threads spin and run these tiny models ~30x slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_select_keeps_the_answers_near_the_top() -> None:
