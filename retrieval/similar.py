@@ -53,27 +53,29 @@ class SimilarEntities:
     Args:
         index: a vector index over the embeddings, ids = entity ids.
         snapshot: the graph, for explanations (and names).
+        embeddings, node_ids: the vectors the index holds, row ``i`` for ``node_ids[i]`` (to look up
+            the query entity's own vector).
     """
 
-    def __init__(self, index: VectorIndex, snapshot: GraphSnapshot) -> None:
+    def __init__(self, index: VectorIndex, snapshot: GraphSnapshot, embeddings: np.ndarray,
+                 node_ids: Sequence[str]) -> None:
         self.index = index
         self.snapshot = snapshot
-        self._vectors: dict[str, np.ndarray] = {}
+        self._matrix = np.asarray(embeddings, dtype=np.float32)   # (N, d), row i is node_ids[i]
+        self._row = {n: i for i, n in enumerate(node_ids)}
 
     @classmethod
     def build(cls, embeddings: np.ndarray, node_ids: Sequence[str], snapshot: GraphSnapshot,
               config: IndexConfig | None = None) -> SimilarEntities:
-        finder = cls(VectorIndex.build(np.asarray(embeddings, dtype=np.float32), list(node_ids),
-                                       config or IndexConfig(kind="auto")), snapshot)
-        finder._matrix = np.asarray(embeddings, dtype=np.float32)
-        finder._row = {n: i for i, n in enumerate(node_ids)}
-        return finder
+        index = VectorIndex.build(np.asarray(embeddings, dtype=np.float32), list(node_ids),
+                                  config or IndexConfig(kind="auto"))
+        return cls(index, snapshot, embeddings, node_ids)
 
     def __repr__(self) -> str:
         return f"SimilarEntities(index={self.index!r}, nodes={self.snapshot.num_nodes})"
 
     def _vector(self, entity_id: str) -> np.ndarray:
-        row = getattr(self, "_row", {}).get(entity_id)
+        row = self._row.get(entity_id)
         if row is None:
             raise NotFound(f"no embedding for entity {entity_id!r}: it is not in the graph the GNN was trained on "
                            "(run kgqa pretrain again after ingesting it)")
