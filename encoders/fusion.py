@@ -10,8 +10,14 @@ One forward pass, top to bottom (``B`` questions, ``T`` tokens, ``N`` nodes of a
     q = masked mean of t + hop embedding                                      (B, d)
     for step k = 1..max_hops:  q_k = attention of a step query over t          (B, d)
                                w_k = sigmoid(W_rel q_k)      relation weights  (B, 2R) (both directions)
-                               p_k[v] = Σ_{u -r-> v} p_{k-1}[u] · w_k[r]  (capped at 1; p_0 = topics)
+                               p_k[v] = Σ_{u -r-> v} p_{k-1}[u] · w_k[r]  (capped at 1; p_0 = topics;
+                                        p_k = 0 on topics: walks never pass through the topic again)
     score[v] = log(p_hop[v] + ε) + β · <W_n n_v, W_q q>                       (N,)   topics excluded
+    hop_logits = MLP([mean(tokens); max(tokens); topic relation signature])   (B, K) the hop count
+
+The hop head reads the raw token states and which relation types the topic has (in and out,
+``topic_relations``), so "movies written by [Bolt] writers" (a film: 3 hops) and "movies written
+by [Chris Williams]" (a person: 2 hops) can be told apart before retrieval.
 
 Graph knowledge reaches the scores two ways, both inside the model: the cross-attention between
 tokens and GNN node states, and the question-conditioned relational message passing whose per-step
@@ -99,6 +105,9 @@ class FusionBatch:
         edge_index: ``(2, E)`` batched node indices (stored direction); edge_type: ``(E,)`` in ``[0, R)``.
         batch: ``(N,)`` which question each node belongs to; is_topic: ``(N,)`` bool.
         hop: ``(B,)`` int64 in ``[1, max_hops]``, the hop count used for the answer.
+        topic_relations: ``(B, 2R)`` float, 1 where the topic has an out- (``r``) or in-edge
+            (``R + r``) of type ``r`` in the whole graph (:meth:`GraphSnapshot.relation_signature`);
+            ``None``: unknown (zeros).
     """
 
     x_text: Tensor
@@ -107,6 +116,7 @@ class FusionBatch:
     batch: Tensor
     is_topic: Tensor
     hop: Tensor
+    topic_relations: Tensor | None = None
 
     @property
     def num_graphs(self) -> int:
@@ -114,7 +124,8 @@ class FusionBatch:
 
     def to(self, device: Any) -> FusionBatch:
         return FusionBatch(*(getattr(self, k).to(device) for k in
-                             ("x_text", "edge_index", "edge_type", "batch", "is_topic", "hop")))
+                             ("x_text", "edge_index", "edge_type", "batch", "is_topic", "hop")),
+                           None if self.topic_relations is None else self.topic_relations.to(device))
 
 
 @dataclass
@@ -205,7 +216,7 @@ class KGFusionModel(nn.Module):
         self.node_proj = nn.Sequential(nn.Linear(text_dim, d), nn.LayerNorm(d))
         self.topic_emb = nn.Parameter(torch.zeros(2, d))                # row 0: other node, row 1: topic
         self.hop_emb = nn.Embedding(k, d)
-        self.hop_head = nn.Linear(d, k)
+        self.hop_head = nn.Sequential(nn.Linear(2 * text_dim + 2 * num_relations, d), nn.GELU(), nn.Linear(d, k))
         self.drop = nn.Dropout(config.dropout)
         self.gnn: nn.Module | None = None
         if config.mode == "full":
@@ -227,18 +238,26 @@ class KGFusionModel(nn.Module):
             raise ConfigError("this fusion model has no text model: pass text_model= or feed token states")
         return self.text_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
+    def hop_logits(self, token_states: Tensor, token_mask: Tensor, topic_relations: Tensor | None) -> Tensor:
+        """Hop-count logits from the text and the topic's relation signature: ``(B, T, C), (B, 2R) → (B, K)``."""
+        m = token_mask.bool()
+        mean = _masked_mean(token_states, m)                                             # (B, C)
+        mx = token_states.masked_fill(~m.unsqueeze(-1), NEG).amax(1)                     # (B, C)
+        sig = (topic_relations if topic_relations is not None
+               else token_states.new_zeros(token_states.shape[0], 2 * self.num_relations))  # (B, 2R)
+        return self.hop_head(torch.cat([mean, mx, sig.to(token_states.dtype)], -1))     # (B, K)
+
     @torch.no_grad()
-    def predict_hops(self, token_states: Tensor, token_mask: Tensor) -> Tensor:
-        """The hop count of each question from its text alone (before retrieval): ``(B, T, C) → (B,)``."""
-        t = self.tok_proj(token_states)                                                  # (B, T, d)
-        return self.hop_head(_masked_mean(t, token_mask.bool())).argmax(-1) + 1          # (B,)
+    def predict_hops(self, token_states: Tensor, token_mask: Tensor, topic_relations: Tensor | None = None) -> Tensor:
+        """The hop count of each question before retrieval: ``(B, T, C), (B, 2R) → (B,)`` in ``[1, K]``."""
+        return self.hop_logits(token_states, token_mask, topic_relations).argmax(-1) + 1  # (B,)
 
     # -- forward -----------------------------------------------------------------------------------
     def forward(self, token_states: Tensor, token_mask: Tensor, g: FusionBatch) -> FusionOutput:
         cfg, b = self.config, g.num_graphs
         t_mask = token_mask.bool()                                                       # (B, T)
+        hop_logits = self.hop_logits(token_states, t_mask, g.topic_relations)            # (B, K)
         t = self.drop(self.tok_proj(token_states))                                       # (B, T, d)
-        hop_logits = self.hop_head(_masked_mean(t, t_mask))                              # (B, K) text only
         x = self.node_proj(g.x_text) + self.topic_emb[g.is_topic.long()]                 # (N, d)
 
         if cfg.mode == "no_graph":  # the candidate's name against the question, nothing else
@@ -272,7 +291,7 @@ class KGFusionModel(nn.Module):
             w = torch.sigmoid(self.rel_head(q_k))                                        # (B, 2R)
             msg = p[src2] * w[g.batch[src2], typ2]                                       # (2E,)
             s = torch.zeros_like(p).index_add(0, dst2, msg)                              # (N,)
-            p = s / s.detach().clamp(min=1.0)                                            # (N,) capped at 1
+            p = (s / s.detach().clamp(min=1.0)).masked_fill(g.is_topic, 0.0)             # (N,) capped at 1
             weights.append(w)
             ps.append(p)
             q_prev = q_k

@@ -149,6 +149,18 @@ class GraphSnapshot:
     def in_degree(self) -> np.ndarray:
         return np.diff(self.in_ptr)  # (N,)
 
+    def relation_signature(self, nodes: np.ndarray) -> np.ndarray:
+        """``(F,) → (F, 2R)`` float32: 1 where node ``i`` has an out-edge (column ``r``) or an in-edge
+        (column ``R + r``) of relation ``r`` — what kind of entity it is, in the graph's own terms."""
+        nodes = np.asarray(nodes, dtype=np.int64)
+        r = self.num_relations
+        sig = np.zeros((len(nodes), 2 * r), np.float32)                          # (F, 2R)
+        pos, owner = gather(self.out_ptr, nodes)
+        sig[owner, self.out_type[pos]] = 1.0
+        pos, owner = gather(self.in_ptr, nodes)
+        sig[owner, r + self.in_type[pos]] = 1.0
+        return sig
+
     def __repr__(self) -> str:
         return (f"GraphSnapshot(num_nodes={self.num_nodes:,}, num_edges={self.num_edges:,}, "
                 f"num_relations={self.num_relations})")

@@ -137,3 +137,31 @@ def test_loss_trains_toward_the_gold_node(model_and_tokens) -> None:
     s = model(tok, mask, g).scores
     assert float(loss) < first / 2
     assert int(s[:4].argmax()) == 3 and int(s[4:].argmax()) + 4 == 9
+
+
+def test_walks_never_pass_through_the_topic_again(model_and_tokens) -> None:
+    """MetaQA's "genres of the films that share a writer with X" excludes X's own genres: with every
+    relation weight at 1, a 3-step walk reaches the other film's genre but not the topic's."""
+    model, tok, mask = model_and_tokens
+    # topic 0 (film) -r0-> 1 (writer) <-r0- 2 (other film); 0 -r1-> 3 (topic's genre); 2 -r1-> 4
+    g = FusionBatch(x_text=torch.randn(5, 32), edge_index=torch.tensor([[0, 2, 0, 2], [1, 1, 3, 4]]),
+                    edge_type=torch.tensor([0, 0, 1, 1]), batch=torch.zeros(5, dtype=torch.long),
+                    is_topic=torch.tensor([True, False, False, False, False]), hop=torch.tensor([3]))
+    with torch.no_grad():
+        model.rel_head.weight.zero_()
+        model.rel_head.bias.fill_(20.0)                       # sigmoid -> 1 for every relation and direction
+    p = model(tok[:1], mask[:1], g).propagated
+    assert float(p[4]) > 0.99                                 # 0 -> 1 -> 2 -> 4
+    assert float(p[3]) == 0.0                                 # only via 0 -> 1 -> 0 -> 3: not a MetaQA answer
+    assert float(p[0]) == 0.0
+
+
+def test_hop_head_reads_the_topic_relation_signature(model_and_tokens) -> None:
+    """The same text with a different topic signature can get a different hop count; shapes hold."""
+    model, tok, mask = model_and_tokens
+    sig = torch.zeros(2, 2 * R)
+    a = model.hop_logits(tok, mask, sig)
+    sig[:, 0] = 1.0
+    b = model.hop_logits(tok, mask, sig)
+    assert a.shape == (2, 3) and not torch.allclose(a, b)
+    assert torch.equal(model.predict_hops(tok, mask), model.predict_hops(tok, mask, torch.zeros(2, 2 * R)))

@@ -235,3 +235,14 @@ def test_who_directed_a_film_of_the_sample_graph(tmp_path: Path) -> None:
     wide = SubgraphRetriever(snap, SubgraphConfig(max_nodes=200), retriever.relation_scorer)
     sub = wide.retrieve(["1941"], "what other films did the director of 1941 direct", hops=2)
     assert len(films) > 10 and films <= set(sub.node_ids)
+
+
+def test_relation_signature_says_which_relations_a_node_has(snap: GraphSnapshot) -> None:
+    r = snap.relations
+    sig = snap.relation_signature(np.array([snap.index("f1"), snap.index("a1"), snap.index("y1")]))
+    assert sig.shape == (3, 2 * len(r))
+    film = {r[j] for j in np.nonzero(sig[0, :len(r)])[0]}
+    assert film == {"DIRECTED_BY", "STARRED_ACTORS", "HAS_GENRE", "WRITTEN_BY", "RELEASE_YEAR"}
+    assert not sig[0, len(r):].any()                                     # nothing points at a film here
+    assert {r[j - len(r)] for j in np.nonzero(sig[1])[0]} == {"STARRED_ACTORS"}   # an actor: in-edges only
+    assert {r[j - len(r)] for j in np.nonzero(sig[2])[0]} == {"RELEASE_YEAR"}
