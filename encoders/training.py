@@ -62,6 +62,11 @@ class Budget:
     def spent(self) -> bool:
         return self.seconds is not None and self.elapsed >= self.seconds
 
+    @property
+    def fraction(self) -> float:
+        """Share of the budget used, in ``[0, 1]`` (0 without a budget)."""
+        return 0.0 if not self.seconds else min(1.0, self.elapsed / self.seconds)
+
 
 class JsonLog:
     """A list of per-epoch records written to ``path`` as JSON after each :meth:`add`."""

@@ -23,9 +23,10 @@ import torch
 from encoders.device import pick_device
 from encoders.fusion import KGFusionModel
 from encoders.text import TextEncoderConfig
+from kg.config import StoreConfig
 from kg.errors import ConfigError
 from qa.data import Question
-from qa.dataset import Graph, TokenEncoder, build_examples, collate, load_graph, make_retriever
+from qa.dataset import Graph, TokenEncoder, build_examples, collate, load_graph, make_retriever, topic_relations
 from qa.head import HeadConfig, evidence_paths, rank, select
 from qa.train import load_model
 from qa.types import Answer, Prediction
@@ -55,13 +56,13 @@ class FusionAnswerer:
 
     @property
     def linker(self) -> Any:
+        """The entity linker over the model's graph store (built on first use, cached beside the store)."""
         if self._linker is None:
-            from kg.config import StoreConfig
             from kg.linking import Linker
             from kg.store import open_store
 
-            store = open_store(StoreConfig(backend="embedded", path=self.graph.store_path), read_only=True)
-            self._linker = Linker.from_store(store, cache_dir=str(Path(self.graph.store_path).parent / "linker"))
+            with open_store(self.graph.store, read_only=True) as store:
+                self._linker = Linker.from_store(store, cache_dir=self.graph.linker_cache)
         return self._linker
 
     def topics(self, questions: Sequence[Question], strip_brackets: bool) -> list[list[str]]:
@@ -78,8 +79,10 @@ class FusionAnswerer:
         return [[t for t in ts if t in index] for ts in out]
 
     @torch.no_grad()
-    def hops(self, questions: Sequence[Question], token_states: list[np.ndarray]) -> list[int]:
-        """Each question's hop count: given, or predicted by the model from its text."""
+    def hops(self, questions: Sequence[Question], token_states: list[np.ndarray],
+             topics: Sequence[Sequence[str]]) -> list[int]:
+        """Each question's hop count: given, or predicted by the model from its text and its topic's
+        relation types."""
         out = [q.hop or 0 for q in questions]
         need = [i for i, h in enumerate(out) if not h]
         if need:
@@ -89,7 +92,10 @@ class FusionAnswerer:
             for j, i in enumerate(need):
                 tok[j, : len(token_states[i])] = torch.from_numpy(token_states[i].astype(np.float32))
                 mask[j, : len(token_states[i])] = True
-            pred = self.model.predict_hops(tok.to(self.device), mask.to(self.device)).tolist()
+            index = self.graph.snapshot.index_of
+            sig = topic_relations(self.graph.signature, [[index[t] for t in topics[i]] for i in need])
+            pred = self.model.predict_hops(tok.to(self.device), mask.to(self.device),
+                                           torch.from_numpy(sig).to(self.device)).tolist()
             for j, i in enumerate(need):
                 out[i] = int(pred[j])
         return out
@@ -112,7 +118,7 @@ class FusionAnswerer:
         scorer = self.retriever.relation_scorer
         assert isinstance(scorer, CosineRelationScorer)
         rel_scores = scorer.from_vectors(pooled)                                              # (B, R)
-        hops = self.hops(qs, states)
+        hops = self.hops(qs, states, topics)
         ex = build_examples(qs, self.graph, self.tokens, self.subgraph_config, None, topics=topics, texts=texts,
                             hops=hops, retriever=self.retriever, token_states=states, relation_scores=rel_scores)
         snap, preds = self.graph.snapshot, []
@@ -120,7 +126,7 @@ class FusionAnswerer:
         idx = [i for i in range(len(qs)) if ex.node_ptr[i + 1] > ex.node_ptr[i]]
         for lo in range(0, len(idx), batch_size):
             chunk = idx[lo:lo + batch_size]
-            tok, mask, fb, _ = collate(ex, chunk, self._names, self.device)
+            tok, mask, fb, _ = collate(ex, chunk, self._names, self.device, self.graph.signature)
             res = self.model(tok, mask, fb)
             scores, topic = res.scores.cpu().numpy(), fb.is_topic.cpu().numpy()
             starts = np.searchsorted(fb.batch.cpu().numpy(), np.arange(len(chunk) + 1))
@@ -153,15 +159,21 @@ class FusionAnswerer:
 
 
 def load_answerer(checkpoint_dir: str | Path, device: str | None = None, kb: str | None = None,
-                  store_path: str | None = None) -> FusionAnswerer:
-    """The answerer of a checkpoint written by :func:`qa.train.train` (its graph unless ``kb``/``store_path``)."""
+                  store: StoreConfig | None = None) -> FusionAnswerer:
+    """The answerer of a checkpoint written by :func:`qa.train.train`, over the graph it was trained on
+    unless ``kb`` (a triples file) or ``store`` (a graph store) is given."""
+    from qa.train import TrainConfig
+
     dev = pick_device(device)
     model, cfg = load_model(checkpoint_dir, dev)
     tr = cfg.get("train", {})
-    kb = kb if (kb or store_path) else tr.get("kb")
-    store_path = store_path if store_path else (None if kb else tr.get("store_path"))
+    if kb is None and store is None:
+        if tr.get("store"):
+            store = TrainConfig(store=tr["store"]).store_config()
+        else:
+            kb = tr.get("kb")
     tokens = TokenEncoder(TextEncoderConfig(cache_dir=tr.get("text_cache_dir"), device=str(dev)))
-    graph = load_graph(kb, store_path, tr.get("cache_dir", ".kgqa/qa"), tr.get("text_cache_dir"), tokens.encoder)
+    graph = load_graph(kb, store, tr.get("cache_dir", ".kgqa/qa"), tr.get("text_cache_dir"), tokens.encoder)
     if list(graph.snapshot.relations) != list(cfg["relations"]):
         raise ConfigError(f"the graph's relations {graph.snapshot.relations} differ from the model's "
                           f"{cfg['relations']}: load the graph the model was trained on")

@@ -8,10 +8,10 @@ batch (PyG-style concatenation with offsets).
 
 Usage::
 
-    graph = load_graph(kb="../shared/data/metaqa/kb.txt", cache_dir=".kgqa/qa")
+    graph = load_graph(kb="../shared/data/metaqa/kb.txt", cache_dir=".kgqa/qa")   # or store=StoreConfig(...)
     tokens = TokenEncoder(TextEncoderConfig(cache_dir=".kgqa/cache/text"))
     ex = build_examples(questions, graph, tokens, SubgraphConfig(max_nodes=500), ".kgqa/qa")
-    tok, tok_mask, batch, gold = collate(ex, [0, 1, 2], graph.name_vectors)
+    tok, tok_mask, batch, gold = collate(ex, [0, 1, 2], graph.name_vectors, signature=graph.signature)
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,9 @@ from torch import Tensor
 
 from encoders.fusion import FusionBatch
 from encoders.text import TextEncoder, TextEncoderConfig
+from kg.config import StoreConfig
 from kg.errors import ConfigError, NotFound
+from kg.store import GraphStore
 from qa.data import Question
 from retrieval.snapshot import GraphSnapshot
 from retrieval.subgraph import CosineRelationScorer, SubgraphConfig, SubgraphRetriever
@@ -45,50 +47,74 @@ def _sha(*parts: Any) -> str:
 
 @dataclass
 class Graph:
-    """The snapshot plus the frozen name embedding of each node: ``name_vectors (N, C)`` float32."""
+    """The snapshot of a graph store plus, per node, its frozen name embedding ``name_vectors (N, C)``
+    float32 and its relation signature ``signature (N, 2R)`` (:meth:`GraphSnapshot.relation_signature`).
+    ``store`` says where the graph lives (the linker reads it)."""
 
     snapshot: GraphSnapshot
     name_vectors: np.ndarray
     fingerprint: str
-    store_path: str
+    store: StoreConfig
+    signature: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+
+    def __post_init__(self) -> None:
+        if self.signature.shape[0] != self.snapshot.num_nodes:
+            self.signature = self.snapshot.relation_signature(np.arange(self.snapshot.num_nodes))
+
+    @property
+    def linker_cache(self) -> str:
+        """Where the linker caches its index of this graph (as ``kgqa link`` does)."""
+        from kg.linking import cache_dir_for
+
+        return str(cache_dir_for(self.store))
 
 
-def load_graph(kb: str | None = None, store_path: str | None = None, cache_dir: str = ".kgqa/qa",
+def store_key(store: GraphStore, config: StoreConfig) -> str:
+    """Identifies a graph's content cheaply: where it lives and its counts per relation type
+    (a snapshot cached under this key is rebuilt when an ingest adds or removes anything)."""
+    s = store.stats()
+    where = str(Path(config.path).resolve()) if config.backend == "embedded" else f"{config.uri}/{config.database}"
+    return _sha(config.backend, where, s.entities, s.relations, sorted(s.relation_types.items()))
+
+
+def load_graph(kb: str | None = None, store: StoreConfig | None = None, cache_dir: str = ".kgqa/qa",
                text_cache_dir: str | None = ".kgqa/cache/text", encoder: TextEncoder | None = None) -> Graph:
-    """The graph of an embedded store (``store_path``) or of a triples file (``kb``, ingested once into
-    ``<cache_dir>/graph-<hash>``), as a cached snapshot with the name embeddings of its nodes."""
-    from kg.config import StoreConfig
+    """The graph of a store (``store``: embedded or Neo4j) or of a triples file (``kb``, ingested once
+    into an embedded store ``<cache_dir>/graph-<hash>``), as a snapshot cached under ``cache_dir``,
+    with the name embeddings of its nodes."""
     from kg.store import open_store
 
-    if store_path is None and kb is None:
-        raise ConfigError("give the graph: a triples file (kb) or an embedded store folder (store_path)")
-    if store_path is None:
+    if store is None and kb is None:
+        raise ConfigError("give the graph: a graph store or a triples file (kb)")
+    if store is None:
         kb_path = Path(str(kb))
         if not kb_path.is_file():
             raise ConfigError(f"{kb_path}: no such triples file; give a 'head|relation|tail' file")
         st = kb_path.stat()
         key = _sha(str(kb_path.resolve()), st.st_size, int(st.st_mtime))
         snap_dir = Path(cache_dir) / f"snapshot-{key}"
-        store_dir = Path(cache_dir) / f"graph-{key}"
+        store = StoreConfig(backend="embedded", path=str(Path(cache_dir) / f"graph-{key}"))
         if not (snap_dir / "meta.json").exists():
             from kg.ingest import ingest
 
-            with open_store(StoreConfig(backend="embedded", path=str(store_dir))) as store:
-                if store.stats().entities == 0:
-                    ingest(store, kb_path, progress=False)
-                GraphSnapshot.from_store(store).save(snap_dir)
+            with open_store(store) as st_:
+                if st_.stats().entities == 0:
+                    ingest(st_, kb_path, progress=False)
+                GraphSnapshot.from_store(st_).save(snap_dir)
     else:
-        store_dir = Path(store_path)
-        key = _sha(str(store_dir.resolve()))
-        snap_dir = Path(cache_dir) / f"snapshot-store-{key}"
-        if not (snap_dir / "meta.json").exists():
-            with open_store(StoreConfig(backend="embedded", path=store_path), read_only=True) as store:
-                GraphSnapshot.from_store(store).save(snap_dir)
+        with open_store(store, read_only=True) as st_:
+            snap_dir = Path(cache_dir) / f"snapshot-store-{store_key(st_, store)}"
+            if not (snap_dir / "meta.json").exists():
+                snap = GraphSnapshot.from_store(st_)
+                if snap.num_nodes == 0:
+                    raise ConfigError(f"the {store.backend} store at {store.path if store.backend == 'embedded' else store.uri}"
+                                      " is empty: ingest a graph first (kgqa ingest FILE)")
+                snap.save(snap_dir)
     snap = GraphSnapshot.load(snap_dir)
     enc = encoder or TextEncoder(TextEncoderConfig(cache_dir=text_cache_dir))
     names = enc.encode(snap.names)                                                  # (N, C)
     fp = _sha(snap.num_nodes, len(snap.src), snap.relations, snap.node_ids[:50])
-    return Graph(snap, names, fp, str(store_dir))
+    return Graph(snap, names, fp, store)
 
 
 class TokenEncoder:
@@ -169,6 +195,16 @@ def _pack(arrays: list[np.ndarray], dtype: Any, width: int | None = None) -> tup
     return flat, ptr
 
 
+def topic_relations(signature: np.ndarray, topics: Sequence[Sequence[int]]) -> np.ndarray:
+    """``(B, 2R)``: the union of the relation signatures (``Graph.signature``) of each question's
+    topic nodes (global indices); zeros for a question without a topic."""
+    out = np.zeros((len(topics), signature.shape[1]), np.float32)
+    for j, ts in enumerate(topics):
+        if len(ts):
+            out[j] = signature[np.asarray(ts, dtype=np.int64)].max(0)
+    return out
+
+
 def make_retriever(graph: Graph, tokens: TokenEncoder, subgraph: SubgraphConfig) -> SubgraphRetriever:
     """A retriever whose relation scorer shares the token encoder's sentence model (one model in memory)."""
     scorer = CosineRelationScorer(graph.snapshot.relations, tokens.encoder, subgraph.descriptions)
@@ -244,9 +280,10 @@ def build_examples(questions: Sequence[Question], graph: Graph, tokens: TokenEnc
 
 
 def collate(ex: QAExamples, idx: Sequence[int], name_vectors: np.ndarray | Tensor,
-            device: Any = "cpu") -> tuple[Tensor, Tensor, FusionBatch, Tensor]:
+            device: Any = "cpu", signature: np.ndarray | None = None) -> tuple[Tensor, Tensor, FusionBatch, Tensor]:
     """A model batch of examples ``idx``: ``token_states (B, T, C)``, ``token_mask (B, T)``, the
-    :class:`FusionBatch` and ``is_gold (N,)``."""
+    :class:`FusionBatch` and ``is_gold (N,)``. ``signature`` (``Graph.signature``) gives the batch its
+    ``topic_relations``."""
     b = len(idx)
     lens = [int(ex.tok_ptr[i + 1] - ex.tok_ptr[i]) for i in idx]
     t_max = max(lens) if lens else 1
@@ -280,6 +317,8 @@ def collate(ex: QAExamples, idx: Sequence[int], name_vectors: np.ndarray | Tenso
         batch=torch.from_numpy(np.concatenate(batch)),                                   # (N,)
         is_topic=torch.from_numpy(np.concatenate(topic)),                                # (N,)
         hop=torch.from_numpy(ex.hop[list(idx)].astype(np.int64)),                        # (B,)
+        topic_relations=None if signature is None else torch.from_numpy(topic_relations(
+            signature, [ex.n_id[ex.node_ptr[i]:ex.node_ptr[i] + ex.num_topics[i]] for i in idx])),
     )
     return (torch.from_numpy(tok).to(device), torch.from_numpy(mask).to(device), fb.to(device),
             torch.from_numpy(np.concatenate(gold)).to(device))

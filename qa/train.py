@@ -7,7 +7,7 @@ early-stops) and is scored on the held-out templates (:func:`qa.data.split_templ
 
 Frozen inputs (token states, name embeddings, subgraphs) are precomputed once and cached under
 ``cache_dir`` (:mod:`qa.dataset`); the trainer then only runs the fusion model. Linear warmup then
-cosine decay, AdamW, early stopping, a wall-clock budget. The output folder holds
+cosine decay (to 0 at the last step or at the end of the wall-clock budget, whichever is first), AdamW, early stopping, a wall-clock budget. The output folder holds
 ``model.safetensors`` + ``config.json`` (no pickle), ``log.json`` and ``curves.png``::
 
     report = train(TrainConfig.load("configs/metaqa.json"))
@@ -32,6 +32,7 @@ from encoders.device import pick_device
 from encoders.fusion import FusionConfig, KGFusionModel, answer_loss
 from encoders.text import TextEncoderConfig
 from encoders.training import Budget, EarlyStopping, JsonLog
+from kg.config import StoreConfig
 from kg.errors import ConfigError
 from qa.data import Question, load_questions, split_templates, split_validation
 from qa.dataset import Graph, QAExamples, TokenEncoder, build_examples, collate, load_graph
@@ -45,7 +46,9 @@ METAQA = "/work/shared/data/metaqa"
 class TrainConfig:
     """Args:
     questions: question files (``N-hop`` in the path gives the hop count).
-    kb / store_path: the graph, a triples file (ingested once into the cache) or an embedded store.
+    kb / store: the graph, a triples file (ingested once into an embedded store in the cache) or a
+        graph store, ``{"backend": "embedded", "path": ...}`` or ``{"backend": "neo4j", "uri": ...,
+        "database": ...}`` (the password comes from ``NEO4J_PASSWORD``, never from the config).
     output_dir: where the checkpoint, log and curves go.
     cache_dir / text_cache_dir: precomputed inputs; sentence-embedding cache.
     split: ``"validation"`` (MetaQA protocol) or ``"templates"`` (unseen-template evaluation).
@@ -53,6 +56,8 @@ class TrainConfig:
     fusion, head, max_nodes, max_edges: model, head and subgraph settings.
     batch_size, lr, weight_decay, warmup, max_epochs, patience, evals_per_epoch: optimisation
         (``warmup``: share of all steps; early stopping after ``patience`` evaluations).
+    hop_loss: weight of the hop-count classifier's cross-entropy (it picks the hops when a question
+        comes without them, as in ``kgqa ask``).
     budget_minutes: wall-clock budget of the training loop (``None``: none).
     device, threads, seed: where and how to run (``threads``: torch CPU threads; 1 is much faster than 2 on a
         busy machine).
@@ -60,7 +65,7 @@ class TrainConfig:
 
     questions: list[str] = field(default_factory=lambda: [f"{METAQA}/{h}-hop/qa_dev.txt" for h in (1, 2, 3)])
     kb: str | None = f"{METAQA}/kb.txt"
-    store_path: str | None = None
+    store: dict[str, str] | None = None
     output_dir: str = "runs/qa"
     cache_dir: str = ".kgqa/qa"
     text_cache_dir: str | None = ".kgqa/cache/text"
@@ -78,6 +83,7 @@ class TrainConfig:
     patience: int = 3
     evals_per_epoch: int = 2
     budget_minutes: float | None = 55.0
+    hop_loss: float = 0.3
     device: str | None = None
     threads: int | None = 1
     seed: int = 0
@@ -88,6 +94,11 @@ class TrainConfig:
             self.fusion = FusionConfig.from_dict(self.fusion)
         if isinstance(self.head, dict):
             self.head = HeadConfig(**self.head)
+        if self.store is not None:
+            allowed = {"backend", "path", "uri", "user", "database"}
+            if set(self.store) - allowed:
+                raise ConfigError(f"store: unknown keys {sorted(set(self.store) - allowed)}; allowed: {sorted(allowed)}"
+                                  " (the Neo4j password comes from NEO4J_PASSWORD)")
         if self.split not in ("validation", "templates"):
             raise ConfigError(f"unknown split {self.split!r}; use 'validation' or 'templates'")
         if self.batch_size < 1 or self.max_epochs < 1:
@@ -95,7 +106,7 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
-        """A config from a JSON file (unknown keys are an error)."""
+        """A config from a JSON file (unknown keys are an error; ``kb`` and ``questions`` relative to it)."""
         p = Path(path)
         if not p.is_file():
             raise ConfigError(f"{p}: no such training config; give a JSON file (see configs/)")
@@ -104,10 +115,20 @@ class TrainConfig:
         unknown = set(data) - known
         if unknown:
             raise ConfigError(f"{p}: unknown keys {sorted(unknown)}; allowed: {sorted(known)}")
+        # Files named in the config are relative to the config's folder (as a user reads it).
+        here = p.resolve().parent
+        if data.get("kb"):
+            data["kb"] = str(here / data["kb"])
+        if "questions" in data:
+            data["questions"] = [str(here / q) for q in data["questions"]]
         return cls(**data)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def store_config(self) -> StoreConfig | None:
+        """The graph store to read (``None``: the ``kb`` file); secrets from the environment."""
+        return None if self.store is None else StoreConfig.load(None, **self.store)
 
     def subgraph(self) -> SubgraphConfig:
         return SubgraphConfig(max_nodes=self.max_nodes, max_edges=self.max_edges, text_cache_dir=self.text_cache_dir)
@@ -142,7 +163,7 @@ def score_examples(model: KGFusionModel, ex: QAExamples, graph: Graph, batch_siz
     names = torch.from_numpy(graph.name_vectors)
     for lo in range(0, len(idx), batch_size):
         chunk = idx[lo:lo + batch_size]
-        tok, mask, fb, _ = collate(ex, chunk, names, device)
+        tok, mask, fb, _ = collate(ex, chunk, names, device, graph.signature)
         res = model(tok, mask, fb)
         scores, topic, batch = res.scores.cpu().numpy(), fb.is_topic.cpu().numpy(), fb.batch.cpu().numpy()
         rw = res.relation_weights.cpu().numpy()
@@ -278,7 +299,8 @@ def prepare(config: TrainConfig) -> tuple[Graph, TokenEncoder, list[QAExamples]]
     """Graph, token encoder and the cached examples of the (train, validation, test) questions."""
     text_cfg = TextEncoderConfig(cache_dir=config.text_cache_dir, device="cpu")
     tokens = TokenEncoder(text_cfg)
-    graph = load_graph(config.kb, config.store_path, config.cache_dir, config.text_cache_dir, tokens.encoder)
+    graph = load_graph(config.kb if config.store is None else None, config.store_config(), config.cache_dir,
+                       config.text_cache_dir, tokens.encoder)
     parts = split_questions(config)
     exs = [build_examples(p, graph, tokens, config.subgraph(), config.cache_dir) if p else None for p in parts]
     return graph, tokens, exs  # type: ignore[return-value]
@@ -305,16 +327,21 @@ def train(config: TrainConfig) -> TrainReport:
     warm = max(1, int(config.warmup * total))
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
-    def lr_factor(s: int) -> float:  # linear warmup, then cosine decay to 0
-        frac = min(1.0, (s - warm) / max(1, total - warm))
-        return (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * frac))
+    budget = Budget(None if config.budget_minutes is None else config.budget_minutes * 60)
+
+    def lr_factor(s: int) -> float:
+        # Linear warmup, then cosine decay to 0 by the last step or the end of the budget, whichever
+        # comes first (a budget-stopped run still ends on a small learning rate).
+        if s < warm:
+            return (s + 1) / warm
+        frac = max(min(1.0, (s - warm) / max(1, total - warm)), budget.fraction)
+        return 0.5 * (1 + math.cos(math.pi * frac))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     log = JsonLog(out / "log.json")
     stopper = EarlyStopping(config.patience)
-    budget = Budget(None if config.budget_minutes is None else config.budget_minutes * 60)
     eval_every = max(1, steps_per_epoch // max(1, config.evals_per_epoch))
     names = torch.from_numpy(graph.name_vectors)
     step, losses, stop = 0, [], False
@@ -322,10 +349,10 @@ def train(config: TrainConfig) -> TrainReport:
     for epoch in range(config.max_epochs):
         for chunk in _hop_batches(tr, train_idx, config.batch_size):
             model.train()
-            tok, mask, fb, gold = collate(tr, chunk, names, device)
+            tok, mask, fb, gold = collate(tr, chunk, names, device, graph.signature)
             res = model(tok, mask, fb)
             loss = answer_loss(res.scores, fb.batch, gold, fb.num_graphs)
-            loss = loss + 0.1 * torch.nn.functional.cross_entropy(res.hop_logits, fb.hop - 1)
+            loss = loss + config.hop_loss * torch.nn.functional.cross_entropy(res.hop_logits, fb.hop - 1)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -374,6 +401,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--budget-minutes", type=float, default=None)
     ap.add_argument("--output-dir", default=None)
     ap.add_argument("--limit", type=int, default=None, help="questions per file (quick runs)")
+    ap.add_argument("--mode", choices=["full", "no_gnn", "no_graph"], default=None, help="fusion mode (ablations)")
+    ap.add_argument("--split", choices=["validation", "templates"], default=None)
     args = ap.parse_args(argv)
     cfg = TrainConfig.load(args.config)
     if args.budget_minutes is not None:
@@ -382,6 +411,10 @@ def main(argv: list[str] | None = None) -> None:
         cfg.output_dir = args.output_dir
     if args.limit:
         cfg.limit = args.limit
+    if args.mode:
+        cfg.fusion.mode = args.mode
+    if args.split:
+        cfg.split = args.split
     print(json.dumps(train(cfg).to_dict(), indent=1))
 
 
