@@ -264,10 +264,15 @@ def train_linker(obj: Context, questions: tuple[Path, ...], out: Path | None) ->
 @cli.command()
 @click.option("--source", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=SAMPLE,
               show_default="the bundled MetaQA sample")
+@click.option("--qa/--no-qa", "with_qa", default=True, show_default=True,
+              help="Also train the QA model on the sample (a few minutes on the CPU) and ask it questions.")
+@click.option("--budget-minutes", type=click.FloatRange(min=0.1), default=None,
+              help="Training budget (default: configs/sample.json's).")
 @click.pass_obj
 @_fail_cleanly
-def demo(obj: Context, source: Path) -> None:
-    """The main job end to end: ingest the sample graph, print its stats, answer a Cypher query."""
+def demo(obj: Context, source: Path, with_qa: bool, budget_minutes: float | None) -> None:
+    """The main job end to end: ingest the sample graph, query it with Cypher, train the KG-fused QA
+    model on it and answer questions with their evidence."""
     from kg.ingest import ingest as run_ingest
 
     where = obj.config.path if obj.config.backend == "embedded" else obj.config.uri
@@ -285,6 +290,20 @@ def demo(obj: Context, source: Path) -> None:
         click.echo(f"\nWho directed Tom Hanks most often?\n  {query}")
         result = store.cypher(query, {"actor": "Tom Hanks"})
         click.echo(_table(result.columns, result.rows))
+    if with_qa:
+        from qa.cli_qa import render_prediction
+        from qa.demo import run_demo
+
+        out = _model_dir(obj.config, "qa")
+        click.echo(f"\nTraining the KG-fused QA model on the sample's questions (configs/sample.json) -> {out}")
+        rep, preds, answerer = run_demo(obj.config, out, budget_minutes=budget_minutes)
+        v = rep.validation
+        click.echo(f"trained {rep.steps:,} steps in {rep.train_seconds:.0f} s; validation Hits@1 "
+                   + ", ".join(f"{k.split('/')[1]} {100 * v[k]:.1f}%" for k in sorted(v) if k.startswith("hits@1/")))
+        click.echo("\nAsking questions it never saw, as typed (the linker finds the topic, the model the hops):")
+        for p in preds:
+            click.echo(render_prediction(p, answerer.graph.snapshot, shown=3))
+        click.echo(f"\nask your own: kgqa --path {where} ask \"which films did Tom Hanks star in\"")
     click.echo(f"done in {time.perf_counter() - start:.1f} s")
 
 
@@ -456,6 +475,13 @@ def similar(obj: Context, entity_text: str, k: int, model_dir: Path | None, as_j
             click.echo(f"          shares {sh.neighbour_name!r}  ({sh.relation_a} / {sh.relation_b})")
         if not r.shared and r.path:
             click.echo("          path: " + " ; ".join(f"({h})-[:{t}]->({tl})" for h, t, tl in r.path))
+
+
+from qa.cli_qa import ask_command, eval_command, train_command  # noqa: E402  (they use the helpers above)
+
+cli.add_command(train_command)
+cli.add_command(eval_command)
+cli.add_command(ask_command)
 
 
 def main() -> None:

@@ -74,6 +74,15 @@ def hop_of(path: str | Path) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def question_from_text(text: str, hop: int | None = None) -> Question:
+    """A question typed by a user (no gold answers); a ``[bracketed]`` span is its topic entity."""
+    text = " ".join(text.split())
+    if not text:
+        raise QuestionFileError("the question is empty: ask something, e.g. 'who directed [Up]'")
+    m = _TOPIC.search(text)
+    return Question(text, (), m.group(1) if m else None, hop, "user")
+
+
 def load_questions(path: str | Path, hop: int | None = None, limit: int | None = None) -> list[Question]:
     """Read a question file; ``hop`` defaults to the one in the path (``2-hop/...``)."""
     path = Path(path)

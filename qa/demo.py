@@ -1,30 +1,32 @@
-"""The small CPU demo: train the fusion model on the bundled sample graph in a few minutes, then ask.
+"""The main job's QA part: train the fusion model on the sample graph in a few minutes on the CPU, then ask.
 
-The questions are the MetaQA dev questions whose topic and answers all lie in the sample graph
-(``data/sample/metaqa_sample.txt``, 5k triples): about 1,100 over the three hop counts. Training
-uses ``configs/sample.json`` (a small model, a few minutes on two cores)::
+The sample graph (``data/sample/metaqa_sample.txt``, 5k MetaQA triples) comes with the MetaQA dev
+questions whose topic and answers all lie in it (``data/sample/questions/N-hop/qa_dev.txt``, 1,082
+questions, CC BY 3.0 like the graph; :func:`sample_questions` rebuilt them). Training reads the graph
+from the store the demo ingested it into and uses ``configs/sample.json`` (a small model)::
 
-    report, predictions = run_demo()          # what ``kgqa demo`` calls
+    report, predictions, answerer = run_demo(StoreConfig(path=".kgqa/demo"), "runs/qa/demo")
     for p in predictions: print(p.question, [a.name for a in p.answers])
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from kg.config import StoreConfig
 from kg.errors import ConfigError
-from qa.data import Question, load_questions
+from qa.data import Question, load_questions, question_from_text, split_validation
 from qa.train import TrainConfig, TrainReport, train
 from qa.types import Prediction
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample" / "metaqa_sample.txt"
+SAMPLE_QUESTIONS = [ROOT / "data" / "sample" / "questions" / f"{h}-hop" / "qa_dev.txt" for h in (1, 2, 3)]
 CONFIG = ROOT / "configs" / "sample.json"
-METAQA = Path("/work/shared/data/metaqa")
 
 
-def sample_questions(graph_file: str | Path = SAMPLE, metaqa_dir: str | Path = METAQA,
-                     out_dir: str | Path = ".kgqa/qa/demo") -> list[str]:
+def sample_questions(graph_file: str | Path, metaqa_dir: str | Path, out_dir: str | Path) -> list[str]:
     """Question files (one per hop) of the dev questions whose topic and answers are in ``graph_file``."""
     ents: set[str] = set()
     with Path(graph_file).open(encoding="utf-8") as f:
@@ -45,21 +47,29 @@ def sample_questions(graph_file: str | Path = SAMPLE, metaqa_dir: str | Path = M
     return paths
 
 
-def run_demo(output_dir: str = "runs/qa/demo", config: str | Path = CONFIG, ask: int = 3,
-             budget_minutes: float | None = None) -> tuple[TrainReport, list[Prediction]]:
-    """Train on the sample graph (``config``), then answer ``ask`` validation questions with evidence."""
-    from qa.answerer import load_answerer
+def demo_questions(per_hop: int = 1) -> list[Question]:
+    """Validation questions of the sample (never trained on), ``per_hop`` of each hop count, as a user
+    would type them: brackets removed and no hop count (the model links the topic and predicts it)."""
+    asked: list[Question] = []
+    for path in SAMPLE_QUESTIONS:
+        for q in split_validation(load_questions(path))[1][:per_hop]:
+            asked.append(Question(question_from_text(q.plain).text, q.answers))
+    return asked
 
-    cfg = TrainConfig.load(config)
-    cfg.kb, cfg.output_dir = str(SAMPLE), output_dir
-    cfg.questions = sample_questions(out_dir=Path(cfg.cache_dir) / "demo")
+
+def run_demo(store: StoreConfig, output_dir: str | Path, per_hop: int = 1, budget_minutes: float | None = None,
+             progress: bool = True) -> tuple[TrainReport, list[Prediction], Any]:
+    """Train on the sample graph already ingested into ``store``, then answer validation questions
+    (``per_hop`` of each hop count) from their plain text, with evidence."""
+    from qa.answerer import load_answerer
+    from qa.cli_qa import _store_dict  # noqa: PLC0415 - one place turns a StoreConfig into a config dict
+
+    cfg = TrainConfig.load(CONFIG)
+    cfg.kb, cfg.output_dir, cfg.progress = None, str(output_dir), progress
+    cfg.store = _store_dict(store)
+    cfg.questions = [str(p) for p in SAMPLE_QUESTIONS]
     if budget_minutes is not None:
         cfg.budget_minutes = budget_minutes
     report = train(cfg)
     answerer = load_answerer(output_dir)
-    from qa.data import split_validation
-
-    asked: list[Question] = []
-    for path in cfg.questions:
-        asked += split_validation(load_questions(path))[1][:1]
-    return report, answerer.predict(asked[:ask])
+    return report, answerer.predict(demo_questions(per_hop)), answerer

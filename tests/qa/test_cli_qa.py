@@ -1,0 +1,102 @@
+"""``kgqa train``, ``kgqa ask`` and ``kgqa eval`` as a user runs them, on both graph stores.
+
+Training reads the graph from the store the CLI names (the config's kb is ingested into it first),
+and the evidence Cypher that ``ask`` prints returns its path from that same store.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from qa.cli import cli
+from tests.qa.test_train import synthetic_graph
+
+pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.slow]
+
+
+def config_file(tmp_path: Path, kb: Path, files: list[Path], budget: float) -> Path:
+    cfg = {"kb": str(kb), "questions": [str(f) for f in files], "cache_dir": str(tmp_path / "cache"),
+           "text_cache_dir": str(tmp_path / "text"),
+           "fusion": {"hidden": 32, "heads": 2, "fusion_layers": 1, "max_hops": 2, "dropout": 0.0,
+                      "gnn": {"kind": "compgcn", "layers": 1}},
+           "max_nodes": 100, "max_edges": 400, "batch_size": 16, "lr": 0.005, "max_epochs": 12,
+           "patience": 100, "evals_per_epoch": 1, "budget_minutes": budget, "progress": False}
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def invoke(store_args: list[str], *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, [*store_args, *args])
+    return result.exit_code, result.stdout + result.stderr
+
+
+def check_evidence_runs_in_the_store(store_args: list[str], prediction: dict) -> None:
+    """Every answer's first evidence path, run as the Cypher ``ask`` gives, returns a row from the store."""
+    assert prediction["answers"], prediction
+    for answer in prediction["answers"][:3]:
+        ev = answer["evidence"][0]
+        code, out = invoke(store_args, "cypher", ev["cypher"], "--json",
+                           *[x for k, v in ev["params"].items() for x in ("--param", f"{k}={v}")])
+        assert code == 0, out
+        assert json.loads(out)["rows"], (ev, out)
+
+
+def test_train_ask_eval_on_the_embedded_store(tmp_path: Path) -> None:
+    kb, files = synthetic_graph(tmp_path)
+    store = ["--store", "embedded", "--path", str(tmp_path / "g")]
+    code, out = invoke(store, "ask", "who directed [Film 3]")
+    assert code == 2 and "run kgqa train first" in out                     # no model yet: one clear line
+
+    code, out = invoke(store, "train", str(config_file(tmp_path, kb, files, 1.0)))
+    assert code == 0, out
+    assert "ingest" in out and "validation Hits@1 1-hop" in out
+    model = tmp_path / "g" / "models" / "qa"                               # beside the store by default
+    assert (model / "model.safetensors").exists() and (model / "curves.png").exists()
+    trained_on = json.loads((model / "config.json").read_text())["train"]["store"]
+    assert trained_on == {"backend": "embedded", "path": str((tmp_path / "g").resolve())}
+
+    code, out = invoke(store, "ask", "who directed [Film 3]")
+    assert code == 0, out
+    assert "topic: Film 3 (Film 3)" in out and "answer: " in out and "cypher: MATCH p = " in out
+    code, out = invoke(store, "ask", "who directed [Film 3]", "--json")
+    check_evidence_runs_in_the_store(store, json.loads(out))
+
+    code, out = invoke(store, "ask", "who directed the film Zorblax")
+    assert code == 0 and "no entity of the graph found" in out
+
+    report = tmp_path / "eval.json"
+    code, out = invoke(store, "eval", str(files[0]), str(files[1]), "--json", str(report))
+    assert code == 0, out
+    assert "Hits@1" in out and "1-hop" in out and "2-hop" in out
+    data = json.loads(report.read_text())
+    assert data["overall"]["questions"] == sum(len(f.read_text().splitlines()) for f in files)
+    code, out = invoke(store, "eval", str(files[0]), "--strip-brackets", "--by", "type", "--limit", "20")
+    assert code == 0, out
+    assert "who directed NE" in out
+
+
+@pytest.mark.neo4j
+def test_train_reads_a_neo4j_store_and_its_evidence_runs_there(tmp_path: Path, neo4j,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same pipeline with Neo4j as the store: ingest, snapshot, train, ask, and the Cypher checks out."""
+    from tests.conftest import NEO4J_PASSWORD, NEO4J_URI, NEO4J_USER
+
+    monkeypatch.setenv("NEO4J_USER", NEO4J_USER)
+    monkeypatch.setenv("NEO4J_PASSWORD", NEO4J_PASSWORD)
+
+    kb, files = synthetic_graph(tmp_path)
+    store = ["--store", "neo4j", "--uri", NEO4J_URI]
+    out_dir = tmp_path / "model"
+    code, out = invoke(store, "train", str(config_file(tmp_path, kb, files, 0.3)), "--out", str(out_dir))
+    assert code == 0, out
+    assert neo4j.stats().relations == len(kb.read_text().splitlines())     # the kb went into Neo4j
+    assert json.loads((out_dir / "config.json").read_text())["train"]["store"]["backend"] == "neo4j"
+    assert "password" not in (out_dir / "config.json").read_text()
+    code, out = invoke(store, "ask", "who directed [Film 3]", "--model", str(out_dir), "--json")
+    assert code == 0, out
+    check_evidence_runs_in_the_store(store, json.loads(out))
