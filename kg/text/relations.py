@@ -15,7 +15,10 @@ modifies), and a negated (*was not directed*), modal (*could have been killed*) 
 intended (*planning to attack*) trigger asserts nothing. A prepositional phrase is
 an argument of an intransitive verb (*starred in Big*) or when the relation names
 its preposition (``BORN_IN``, ``PLAYED_FOR``); after a verb that has its object, or
-a passive one, it is a circumstance (*killed 26 people in Jerusalem*).
+a passive one, it is a circumstance (*killed 26 people in Jerusalem*). A type named ``X_BY``
+takes no prepositional argument but *by* (*wrote to the Times* is not ``WRITTEN_BY``). A
+relation whose stored tails are numbers (``RELEASE_YEAR``) only takes a number as its tail, and
+a relation between names never does (*released by MGM* is no release year).
 """
 
 from __future__ import annotations
@@ -81,6 +84,7 @@ class RelationExtractor:
         types = [t for t in store.relation_types() if t != "MENTIONS"]
         self.triggers = trigger_lemmas(types, self._lemma)
         self._direction_cache: dict[tuple[str, str], str | None] = {}
+        self._value_cache: dict[str, bool] = {}
 
     def __repr__(self) -> str:
         return f"RelationExtractor(triggers={self.triggers})"
@@ -113,6 +117,8 @@ class RelationExtractor:
                     if direction is None:
                         continue
                     head, tail = direction
+                    if self._numeric_tails(rel) != _is_number(tail.text):
+                        continue  # "released by MGM" is no RELEASE_YEAR; a year is no director
                     found.setdefault((head.entity_id, rel, tail.entity_id), ExtractedRelation(
                         head.entity_id, rel, tail.entity_id, tok.lemma_.lower(),
                         span.start_char, span.end_char))  # type: ignore[attr-defined]
@@ -141,6 +147,16 @@ class RelationExtractor:
             return (m1, m2) if order[s1] < order[s2] else (m2, m1)
         return None
 
+    def _numeric_tails(self, rel: str, sample: int = 50) -> bool:
+        """Whether ``rel`` holds values, not names: its stored tails are (almost) all numbers
+        (``RELEASE_YEAR`` → years). Such a relation only takes a number as its tail, and a relation
+        between names never does."""
+        if rel not in self._value_cache:
+            rows = self.store.cypher(f"MATCH ()-[r:`{rel}`]->(t:Entity) RETURN t.name AS name LIMIT {int(sample)}").rows
+            names = [str(r[0]) for r in rows if r and r[0] is not None]
+            self._value_cache[rel] = bool(names) and sum(_is_number(n) for n in names) >= 0.9 * len(names)
+        return self._value_cache[rel]
+
     def _graph_role(self, entity_id: str, rel: str) -> str | None:
         key = (entity_id, rel)
         if key not in self._direction_cache:
@@ -151,6 +167,12 @@ class RelationExtractor:
                 role = "tail"
             self._direction_cache[key] = role
         return self._direction_cache[key]
+
+
+def _is_number(text: str) -> bool:
+    """"1994", "7.5", "1,200": a value rather than a name."""
+    t = text.strip().replace(",", "")
+    return bool(t) and t.replace(".", "", 1).isdigit()
 
 
 def _path(a: Any, b: Any) -> list[Any]:
@@ -221,6 +243,10 @@ def _syntactic_role(token: Any, trigger: Any, rel_words: frozenset[str] = frozen
             return "agent"
         if tok.lower_ in rel_words:
             return "obj"  # the relation's own preposition (BORN_IN, PLAYED_FOR)
+        if "by" in rel_words:
+            # A type named X_BY takes its doer through "by" and its patient as a direct object:
+            # "wrote to the Times", "wrote of the war", "wrote in Variety" are not what was written.
+            return None
         # A verb that already has its object ("killed 26 people in Jerusalem"), or a passive one
         # ("was captured in Kandahar"), takes a prepositional phrase as a circumstance, not an argument;
         # an intransitive one ("starred in Big") takes its argument that way.

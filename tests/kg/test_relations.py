@@ -19,6 +19,9 @@ KB = [
     Relation("Yasser Arafat", "accused_by", "Ariel Sharon"),
     Relation("Sydney", "located_in", "New South Wales"),
     Relation("Kandahar", "captured_by", "Northern Alliance"),
+    Relation("Big", "release_year", "1988"),
+    Relation("Up", "release_year", "2009"),
+    Relation("Big", "written_by", "Gary Ross"),
 ]
 
 
@@ -60,6 +63,7 @@ def test_vocabulary_comes_from_the_graph(extractor: RelationExtractor) -> None:
     ("Splash starred Tom Hanks.", {"Splash": "Splash", "Tom Hanks": "Tom Hanks"},
      {("Splash", "STARRED_ACTORS", "Tom Hanks")}),
     ("Tom Hanks starred in Big.", {"Big": "Big", "Tom Hanks": "Tom Hanks"}, {("Big", "STARRED_ACTORS", "Tom Hanks")}),
+    ("Gary Ross wrote Big.", {"Big": "Big", "Gary Ross": "Gary Ross"}, {("Big", "WRITTEN_BY", "Gary Ross")}),
     # A type named X_BY declares its voice: the syntax wins over the graph, which has Arafat as a head.
     ("Mr Arafat has accused the Israelis of sabotage.", {"Arafat": "Yasser Arafat", "Israelis": "Israelis/NORP"},
      {("Israelis", "ACCUSED_BY", "Yasser Arafat")}),
@@ -83,6 +87,11 @@ def test_asserted_relations_are_found_in_the_right_direction(extractor: Relation
     # An adjective is not an argument: the army killed the militants, not "Israeli".
     ("The Israeli army has killed three Palestinian militants.",
      {"Israeli": "Israeli/NORP", "Palestinian": "Palestinian/NORP"}),
+    # A recipient, topic or venue of writing is not what was written.
+    ("Gary Ross wrote to Steven Spielberg.", {"Gary Ross": "Gary Ross", "Steven Spielberg": "SS/PERSON"}),
+    ("Gary Ross wrote in Variety.", {"Gary Ross": "Gary Ross", "Variety": "Variety/ORG"}),
+    # A value relation takes a value: MGM is no release year.
+    ("Big was released by MGM.", {"Big": "Big", "MGM": "MGM/ORG"}),
     # Britain leads the force; Australia only contributes.
     ("Britain will be leading the force, with contributions from Australia.",
      {"Britain": "Britain/GPE", "Australia": "Australia/GPE"}),
