@@ -34,7 +34,7 @@ import torch
 
 from qa.answerer import load_answerer
 from qa.data import Question
-from qa.evaluate import evaluate
+from qa.evaluate import evaluate, latency
 from qa.train import TrainConfig, split_questions, train
 
 VARIANTS = ("full", "no_gnn", "no_graph")
@@ -76,6 +76,8 @@ def main() -> None:
     ap.add_argument("--latency", type=int, default=100, help="questions timed one at a time")
     ap.add_argument("--eval-sample", type=int, default=0, help="validation questions evaluated (0: all)")
     ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--batch-threads", type=int, default=os.cpu_count() or 1,
+                    help="torch threads for the batched runs (latency always uses 1)")
     ap.add_argument("--out", default="bench/results/qa.json")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -93,11 +95,16 @@ def main() -> None:
         trained[variant] = ensure_trained(cfg, variant, args.train, args.budget_minutes)
         answerer = load_answerer(checkpoint_dir(cfg.output_dir, variant))
         answerer.predict(val[:8], strip_brackets=True)                  # warm up (models, linker, NER)
-        reports = {"brackets": evaluate(answerer, val, name=f"{variant}, brackets",
-                                        latency_sample=args.latency if variant == "full" else 0)}
+        reports = {"brackets": timed(answerer, val, False, f"{variant}, brackets",
+                                     args.latency if variant == "full" else 0, args.batch_threads)}
         if variant == "full":
-            reports["stripped"] = evaluate(answerer, stripped, strip_brackets=True, name=f"{variant}, stripped",
-                                           latency_sample=args.latency)
+            reports["stripped"] = timed(answerer, stripped, True, f"{variant}, stripped", args.latency,
+                                        args.batch_threads)
+            # as a user types it: no brackets and no hop count (the model predicts the hops)
+            typed = [Question(q.text, q.answers, q.topic, None, q.source) for q in stripped]
+            rep = timed(answerer, typed, True, f"{variant}, as typed", 0, args.batch_threads)
+            rep.by_hop = _by_true_hop(rep, stripped)
+            reports["typed"] = rep
         results[variant] = {"train": trained[variant], **{k: r.to_json() for k, r in reports.items()}}
         table_rows[variant] = []
         for key, r in reports.items():
@@ -105,7 +112,8 @@ def main() -> None:
             log(table_rows[variant][-1])
         linker_source = answerer
     if not args.no_baseline:
-        results["template_baseline"] = _baseline(cfg, val, stripped, args.latency, rows, linker_source)
+        results["template_baseline"] = _baseline(cfg, val, stripped, args.latency, rows, linker_source,
+                                                  args.batch_threads)
         table_rows["template_baseline"] = rows[:]
     if args.templates:
         rep = ensure_trained(cfg, "full", args.train, args.budget_minutes, split="templates", suffix="-templates")
@@ -116,14 +124,15 @@ def main() -> None:
                      f"{rep['train_seconds'] / 60:.1f}", ""]]
     payload = {
         "meta": {"config": args.config, "train_config": cfg.to_dict(), "validation_questions": len(val),
-                 "stripped_questions": len(stripped), "latency_sample": args.latency, "threads": 1,
+                 "stripped_questions": len(stripped), "latency_sample": args.latency, "threads": {"batched": args.batch_threads, "latency": 1},
                  "python": platform.python_version(), "torch": torch.__version__, "cpus": os.cpu_count(),
                  "date": time.strftime("%Y-%m-%d %H:%M"),
                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                  "peak_rss_mb_by_variant": {**previous.get("meta", {}).get("peak_rss_mb_by_variant", {}),
                                             **{v: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
                                                for v in trained}},
-                 "note": "2 CPU cores shared with other jobs (load ~8-10): timings are noisy and pessimistic"},
+                 "load_average_at_end": os.getloadavg(),
+                 "note": "2 CPU cores; see load_average_at_end for how busy the machine was"},
         "results": results,
         "table": table_rows,
     }
@@ -136,6 +145,27 @@ def main() -> None:
         for row in table_rows.get(key, []):
             print("| " + " | ".join(row) + " |")
     print(f"\npeak RSS {payload['meta']['peak_rss_mb']:.0f} MB; wrote {args.out}")
+
+
+def timed(answerer: Any, qs: list[Question], strip: bool, name: str, latency_sample: int, threads: int) -> Any:
+    """Evaluate batched with ``threads`` torch threads (all cores), then time ``latency_sample``
+    questions one at a time with one thread (on a shared 2-core machine one thread is faster alone)."""
+    torch.set_num_threads(threads)
+    rep = evaluate(answerer, qs, strip_brackets=strip, name=name)
+    torch.set_num_threads(1)
+    if latency_sample:
+        rep.latency_ms = latency(answerer, qs, latency_sample, strip)
+    return rep
+
+
+def _by_true_hop(rep: Any, questions: list[Question]) -> dict[str, Any]:
+    """Per-hop metrics of a report on hop-less copies of ``questions``, grouped by their true hop count."""
+    from qa.evaluate import Metrics
+
+    groups: dict[str, list[Any]] = {}
+    for r, q in zip(rep.results, questions, strict=True):
+        groups.setdefault(f"{q.hop}-hop", []).append(r)
+    return {k: Metrics.of(v, rep.ks) for k, v in groups.items()}
 
 
 def _pct(x: float | None) -> str:
@@ -151,8 +181,8 @@ def _row(name: str, key: str, r: Any, train_rep: dict[str, Any] | None) -> list[
             _pct(train_rep["validation"]["hits@1"]) if train_rep and key == "brackets" else ""]
 
 
-def _baseline(cfg: TrainConfig, val: list[Question], stripped: list[Question], latency: int,
-              rows: list[list[str]], answerer: Any = None) -> dict[str, Any]:
+def _baseline(cfg: TrainConfig, val: list[Question], stripped: list[Question], latency_sample: int,
+              rows: list[list[str]], answerer: Any = None, threads: int = 1) -> dict[str, Any]:
     from qa.baseline import BaselineConfig, TemplateBaseline
 
     answerer = answerer or load_answerer(cfg.output_dir)     # the same graph, snapshot and linker
@@ -165,7 +195,7 @@ def _baseline(cfg: TrainConfig, val: list[Question], stripped: list[Question], l
     fit_s = time.perf_counter() - start
     out: dict[str, Any] = {"fit_seconds": fit_s}
     for key, qs, strip in (("brackets", val, False), ("stripped", stripped, True)):
-        r = evaluate(base, qs, strip_brackets=strip, name=f"baseline, {key}", latency_sample=latency)
+        r = timed(base, qs, strip, f"baseline, {key}", latency_sample, threads)
         out[key] = r.to_json()
         rows.append(_row("template baseline", key, r, None))
         log(rows[-1])

@@ -244,7 +244,7 @@ def evaluate(answerer: Answerer, questions: Sequence[Question], *, strip_bracket
                              f"for {len(chunk)} questions")
         predictions.extend(got)
     seconds = time.perf_counter() - start
-    latency = _latency(answerer, questions, latency_sample, strip_brackets) if latency_sample > 0 else None
+    latency_ms = latency(answerer, questions, latency_sample, strip_brackets) if latency_sample > 0 else None
     type_of = _type_function(question_type)
     results = [score(q, p, entities, type_of(q)) for q, p in zip(questions, predictions, strict=True)]
     by_hop: dict[str, list[QuestionResult]] = defaultdict(list)
@@ -255,10 +255,10 @@ def evaluate(answerer: Answerer, questions: Sequence[Question], *, strip_bracket
     kt = tuple(ks)
     return EvalReport(name or type(answerer).__name__, strip_brackets, kt, Metrics.of(results, kt),
                       {h: Metrics.of(rs, kt) for h, rs in by_hop.items()},
-                      {t: Metrics.of(rs, kt) for t, rs in by_type.items()}, seconds, latency, results)
+                      {t: Metrics.of(rs, kt) for t, rs in by_type.items()}, seconds, latency_ms, results)
 
 
-def _latency(answerer: Answerer, questions: Sequence[Question], n: int, strip_brackets: bool) -> dict[str, float]:
+def latency(answerer: Answerer, questions: Sequence[Question], n: int, strip_brackets: bool) -> dict[str, float]:
     """Milliseconds per question asked alone, over ``n`` questions spread evenly over the set."""
     picks = sorted({int(i) for i in np.linspace(0, len(questions) - 1, num=min(n, len(questions)))})
     times = []
