@@ -18,7 +18,10 @@ its preposition (``BORN_IN``, ``PLAYED_FOR``); after a verb that has its object,
 a passive one, it is a circumstance (*killed 26 people in Jerusalem*). A type named ``X_BY``
 takes no prepositional argument but *by* (*wrote to the Times* is not ``WRITTEN_BY``). A
 relation whose stored tails are numbers (``RELEASE_YEAR``) only takes a number as its tail, and
-a relation between names never does (*released by MGM* is no release year).
+a relation between names never does (*released by MGM* is no release year). An entity the graph
+already knows must be of a kind seen on that side of the type (*Dwan directed Shirley Temple*: an
+actor is not what ``DIRECTED_BY`` heads); conjuncts (*starring A, B and C*) are never related to
+each other; sentences over ``max_tokens`` tokens (lists, tables) are skipped.
 """
 
 from __future__ import annotations
@@ -74,13 +77,17 @@ class RelationExtractor:
     """Finds typed relations between linked mentions with dependency-path triggers.
 
     Args:
-        store: the graph, for its relation vocabulary and for the direction evidence.
+        store: the graph, for its relation vocabulary and for the direction and kind evidence.
         nlp: a spaCy pipeline with a parser and a lemmatizer.
+        max_tokens: longer sentences are skipped (lists, tables and run-ons parse badly).
     """
 
-    def __init__(self, store: GraphStore, nlp: object) -> None:
+    def __init__(self, store: GraphStore, nlp: object, max_tokens: int = 60) -> None:
         self.store = store
         self.nlp = nlp
+        self.max_tokens = max_tokens
+        self._kind_cache: dict[str, frozenset[tuple[str, str]]] = {}
+        self._side_cache: dict[tuple[str, str], tuple[frozenset[str], frozenset[tuple[str, str]]]] = {}
         types = [t for t in store.relation_types() if t != "MENTIONS"]
         self.triggers = trigger_lemmas(types, self._lemma)
         self._direction_cache: dict[tuple[str, str], str | None] = {}
@@ -98,6 +105,8 @@ class RelationExtractor:
         if not self.triggers or len(mentions) < 2:
             return []
         span = sentence
+        if len(span) > self.max_tokens:  # type: ignore[arg-type]
+            return []  # a list, a table or a run-on: its parse is not to be trusted
         doc = span.doc  # type: ignore[attr-defined]
         heads = []
         for m in mentions:
@@ -107,8 +116,8 @@ class RelationExtractor:
         found: dict[tuple[str, str, str], ExtractedRelation] = {}
         for i, (m1, r1) in enumerate(heads):
             for m2, r2 in heads[i + 1:]:
-                if m1.entity_id == m2.entity_id:
-                    continue
+                if m1.entity_id == m2.entity_id or _conjuncts(r1, r2):
+                    continue  # "starring A, B and C": A, B and C fill one role together
                 for tok in _path(r1, r2)[1:-1]:
                     rel = self.triggers.get(tok.lemma_.lower())
                     if rel is None or not _asserted(tok):
@@ -119,6 +128,8 @@ class RelationExtractor:
                     head, tail = direction
                     if self._numeric_tails(rel) != _is_number(tail.text):
                         continue  # "released by MGM" is no RELEASE_YEAR; a year is no director
+                    if not (self._fits(head.entity_id, rel, "head") and self._fits(tail.entity_id, rel, "tail")):
+                        continue  # "Dwan directed Shirley Temple": an actor is not what DIRECTED_BY heads
                     found.setdefault((head.entity_id, rel, tail.entity_id), ExtractedRelation(
                         head.entity_id, rel, tail.entity_id, tok.lemma_.lower(),
                         span.start_char, span.end_char))  # type: ignore[attr-defined]
@@ -157,6 +168,44 @@ class RelationExtractor:
             self._value_cache[rel] = bool(names) and sum(_is_number(n) for n in names) >= 0.9 * len(names)
         return self._value_cache[rel]
 
+    def _kind(self, entity_id: str) -> frozenset[tuple[str, str]]:
+        """What an entity is, in the graph's terms: the (direction, type) of its relations
+        (``MENTIONS`` aside); empty for an entity the graph knows nothing about yet."""
+        if entity_id not in self._kind_cache:
+            kind = {("out", r.type) for r in self.store.neighbours(entity_id, "out", limit=500)}
+            kind |= {("in", r.type) for r in self.store.neighbours(entity_id, "in", limit=500)}
+            self._kind_cache[entity_id] = frozenset(k for k in kind if k[1] != "MENTIONS")
+        return self._kind_cache[entity_id]
+
+    def _side(self, rel: str, side: str, sample: int = 200) -> tuple[frozenset[str], frozenset[tuple[str, str]]]:
+        """A sample of the entities on ``side`` of ``rel`` in the graph, and the union of their kinds."""
+        key = (rel, side)
+        if key not in self._side_cache:
+            pattern = f"(e:Entity)-[:`{rel}`]->()" if side == "head" else f"()-[:`{rel}`]->(e:Entity)"
+            ids = frozenset(str(r[0]) for r in self.store.cypher(
+                f"MATCH {pattern} RETURN DISTINCT e.id LIMIT {int(sample)}").rows)
+            kinds: set[tuple[str, str]] = set()
+            for i in ids:
+                kinds |= self._kind(i)
+            self._side_cache[key] = (ids, frozenset(kinds))
+        return self._side_cache[key]
+
+    def _fits(self, entity_id: str, rel: str, side: str, evidence: int = 20) -> bool:
+        """Whether an entity the graph knows can stand on ``side`` of ``rel``: its kind shares a
+        (direction, type) with the entities already there. When the graph shows ``rel`` joining
+        two different kinds (``evidence`` entities or more on each side, none on both: films and
+        their actors) an entity only ever seen on the other side does not fit; when it does not
+        (people accuse people, or too few examples), ``rel`` itself is left out of the comparison.
+        Unknown entities (new from the text) fit."""
+        heads, head_kinds = self._side(rel, "head")
+        tails, tail_kinds = self._side(rel, "tail")
+        known = head_kinds if side == "head" else tail_kinds
+        kind = set(self._kind(entity_id))
+        if not (len(heads) >= evidence and len(tails) >= evidence and not heads & tails):
+            kind = {k for k in kind if k[1] != rel}
+            known = frozenset(k for k in known if k[1] != rel)
+        return not kind or not known or bool(kind & known)
+
     def _graph_role(self, entity_id: str, rel: str) -> str | None:
         key = (entity_id, rel)
         if key not in self._direction_cache:
@@ -167,6 +216,16 @@ class RelationExtractor:
                 role = "tail"
             self._direction_cache[key] = role
         return self._direction_cache[key]
+
+
+def _conjuncts(a: Any, b: Any) -> bool:
+    """Whether ``a`` and ``b`` are conjuncts of one coordination ("A, B and C")."""
+    def top(t: Any) -> Any:
+        while t.dep_ == "conj" and t.head.i != t.i:
+            t = t.head
+        return t
+
+    return bool(top(a).i == top(b).i and (a.dep_ == "conj" or b.dep_ == "conj"))
 
 
 def _is_number(text: str) -> bool:

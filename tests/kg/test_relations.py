@@ -22,6 +22,12 @@ KB = [
     Relation("Big", "release_year", "1988"),
     Relation("Up", "release_year", "2009"),
     Relation("Big", "written_by", "Gary Ross"),
+    Relation("Heidi", "starred_actors", "Shirley Temple"),
+    Relation("Heidi", "directed_by", "Allan Dwan"),
+    Relation("Sneakers", "starred_actors", "David Strathairn"),
+    Relation("Convoy", "starred_actors", "Kris Kristofferson"),
+    # enough films and actors for the graph to show that STARRED_ACTORS joins two kinds of entity
+    *[Relation(f"Film {i}", "starred_actors", f"Actor {i}") for i in range(20)],
 ]
 
 
@@ -64,6 +70,10 @@ def test_vocabulary_comes_from_the_graph(extractor: RelationExtractor) -> None:
      {("Splash", "STARRED_ACTORS", "Tom Hanks")}),
     ("Tom Hanks starred in Big.", {"Big": "Big", "Tom Hanks": "Tom Hanks"}, {("Big", "STARRED_ACTORS", "Tom Hanks")}),
     ("Gary Ross wrote Big.", {"Big": "Big", "Gary Ross": "Gary Ross"}, {("Big", "WRITTEN_BY", "Gary Ross")}),
+    ("Dwan directed Heidi.", {"Dwan": "Allan Dwan", "Heidi": "Heidi"}, {("Heidi", "DIRECTED_BY", "Allan Dwan")}),
+    ("Big, starring Tom Hanks and Kris Kristofferson, was filmed in Juneau.",
+     {"Big": "Big", "Tom Hanks": "Tom Hanks", "Kris Kristofferson": "KK/PERSON"},
+     {("Big", "STARRED_ACTORS", "Tom Hanks"), ("Big", "STARRED_ACTORS", "KK")}),
     # A type named X_BY declares its voice: the syntax wins over the graph, which has Arafat as a head.
     ("Mr Arafat has accused the Israelis of sabotage.", {"Arafat": "Yasser Arafat", "Israelis": "Israelis/NORP"},
      {("Israelis", "ACCUSED_BY", "Yasser Arafat")}),
@@ -92,6 +102,12 @@ def test_asserted_relations_are_found_in_the_right_direction(extractor: Relation
     ("Gary Ross wrote in Variety.", {"Gary Ross": "Gary Ross", "Variety": "Variety/ORG"}),
     # A value relation takes a value: MGM is no release year.
     ("Big was released by MGM.", {"Big": "Big", "MGM": "MGM/ORG"}),
+    # An actor the graph knows is not what DIRECTED_BY heads.
+    ("Dwan directed Shirley Temple.", {"Dwan": "Allan Dwan", "Shirley Temple": "Shirley Temple"}),
+    # Conjuncts fill one role together: no relation between them.
+    ("The 1999 John Sayles film Limbo, starring David Strathairn, Mary Elizabeth Mastrantonio, and Kris "
+     "Kristofferson, was filmed in Juneau.", {"David Strathairn": "David Strathairn",
+                                               "Kris Kristofferson": "Kris Kristofferson"}),
     # Britain leads the force; Australia only contributes.
     ("Britain will be leading the force, with contributions from Australia.",
      {"Britain": "Britain/GPE", "Australia": "Australia/GPE"}),
@@ -99,6 +115,12 @@ def test_asserted_relations_are_found_in_the_right_direction(extractor: Relation
 def test_what_is_not_asserted_between_arguments_is_not_extracted(extractor: RelationExtractor, text: str,
                                                                  mentions: dict[str, str]) -> None:
     assert extract(extractor, text, mentions) == set()
+
+
+def test_long_list_sentences_are_skipped(extractor: RelationExtractor) -> None:
+    names = ", ".join(f"Actor{i}" for i in range(40))
+    text = f"Limbo, starring David Strathairn, {names}, was filmed in Juneau."
+    assert extract(extractor, text, {"Limbo": "Limbo", "David Strathairn": "DS/PERSON"}) == set()
 
 
 def test_places_are_arguments_of_place_relations(extractor: RelationExtractor) -> None:
