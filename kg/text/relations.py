@@ -193,15 +193,16 @@ class RelationExtractor:
     def _fits(self, entity_id: str, rel: str, side: str, evidence: int = 20) -> bool:
         """Whether an entity the graph knows can stand on ``side`` of ``rel``: its kind shares a
         (direction, type) with the entities already there. When the graph shows ``rel`` joining
-        two different kinds (``evidence`` entities or more on each side, none on both: films and
-        their actors) an entity only ever seen on the other side does not fit; when it does not
+        two different kinds (``2 * evidence`` entities or more on its two sides, none on both:
+        films and their actors, films and their vote buckets) an entity only ever seen on the
+        other side does not fit; when it does not
         (people accuse people, or too few examples), ``rel`` itself is left out of the comparison.
         Unknown entities (new from the text) fit."""
         heads, head_kinds = self._side(rel, "head")
         tails, tail_kinds = self._side(rel, "tail")
         known = head_kinds if side == "head" else tail_kinds
         kind = set(self._kind(entity_id))
-        if not (len(heads) >= evidence and len(tails) >= evidence and not heads & tails):
+        if not (len(heads) + len(tails) >= 2 * evidence and not heads & tails):
             kind = {k for k in kind if k[1] != rel}
             known = frozenset(k for k in known if k[1] != rel)
         return not kind or not known or bool(kind & known)
@@ -266,7 +267,7 @@ def _syntactic_role(token: Any, trigger: Any, rel_words: frozenset[str] = frozen
     (spaCy makes a new Token object on each access: tokens are compared by index.)
     """
     tok = token
-    while tok.head.i != tok.i and tok.head.i != trigger.i and tok.dep_ in ("pobj", "conj", "appos", "compound", "poss"):
+    while tok.head.i != tok.i and tok.head.i != trigger.i and tok.dep_ in ("pobj", "conj", "appos", "poss"):
         if tok.dep_ == "poss" and tok.head.dep_ not in ("nsubj", "nsubjpass", "dobj", "pobj"):
             return None
         tok = tok.head

@@ -108,6 +108,9 @@ def test_asserted_relations_are_found_in_the_right_direction(extractor: Relation
     ("The 1999 John Sayles film Limbo, starring David Strathairn, Mary Elizabeth Mastrantonio, and Kris "
      "Kristofferson, was filmed in Juneau.", {"David Strathairn": "David Strathairn",
                                                "Kris Kristofferson": "Kris Kristofferson"}),
+    # A name that only modifies another noun ("the John Sayles film Limbo") is not the verb's argument.
+    ("The 1999 John Sayles film Limbo, starring David Strathairn, was filmed in Juneau.",
+     {"John Sayles": "JS/PERSON", "David Strathairn": "DS/PERSON"}),
     # Britain leads the force; Australia only contributes.
     ("Britain will be leading the force, with contributions from Australia.",
      {"Britain": "Britain/GPE", "Australia": "Australia/GPE"}),
