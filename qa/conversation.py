@@ -1,0 +1,285 @@
+"""Conversation state: follow-up questions resolved to graph entities, then answered.
+
+A :class:`Conversation` keeps the entities in focus (the topics and top answers of the last turns,
+most recent first) and the history of questions and answers, bounded and serialisable to JSON
+(an HTTP API keeps sessions with :meth:`Conversation.to_dict` / :meth:`Conversation.from_dict`).
+Each new question is resolved before it is answered:
+
+1. ``[brackets]`` name the topic;
+2. an entity the linker finds in the text is a new topic;
+3. otherwise a referring expression ("it", "its writers", "that film", "this person", "they") is
+   resolved to an entity in focus by :class:`ReferenceResolver`, a small learned scorer of
+   (expression, entity kind, where the entity came from) — the kind being which relations the
+   entity has in the graph;
+4. a question with neither (ellipsis: "and the genre?") stays on the previous topic.
+
+The resolved question (the topic in brackets) goes to the QA answerer, which predicts the hops::
+
+    chat = Conversation(load_answerer("runs/qa/metaqa"), ReferenceResolver.load("runs/qa/resolver.json"))
+    chat.ask("who directed Up").prediction.answers[0].name          # 'Pete Docter'
+    chat.ask("what else did that person write").resolution.topic     # 'Pete Docter'
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kg.errors import ConfigError
+from kg.linking.linker import reads_as_name
+from qa.data import Question, question_from_text
+from qa.types import Prediction
+
+_REF_WORDS = ("film", "movie", "one", "person", "director", "actor", "actress", "writer", "man", "woman", "guy")
+# "the same director" is usually part of the question ("films with the same director as ..."),
+# "the same person" / "the same film" a reference.
+DEMONSTRATIVE = re.compile(r"\b(?:(?:that|this) (?:" + "|".join(_REF_WORDS) + r")|the same (?:person|film|movie|one))\b",
+                           re.IGNORECASE)
+PRONOUN = re.compile(r"\b(?:it|its|they|them|their|he|him|his|she|her)\b", re.IGNORECASE)
+SOURCES = ("previous topic", "previous answer", "other answer", "older")
+
+
+@dataclass
+class FocusEntity:
+    """An entity in focus: its id and name, and where it came from (one of :data:`SOURCES`)."""
+
+    entity_id: str
+    name: str
+    source: str
+
+
+@dataclass
+class Resolution:
+    """How a question was understood.
+
+    Attributes:
+        text: the question as typed; question: what the answerer got (the topic in brackets).
+        topic: the entity the question is about (``None``: left to the linker, found nothing).
+        how: ``"brackets"``, ``"reference"``, ``"linked"``, ``"ellipsis"`` or ``"none"``.
+        expression: the referring expression resolved (``how == "reference"``).
+        scores: the resolver's probability for each entity in focus (``how == "reference"``).
+    """
+
+    text: str
+    question: str
+    topic: str | None
+    how: str
+    expression: str | None = None
+    scores: list[tuple[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class Reply:
+    resolution: Resolution
+    prediction: Prediction
+
+
+def find_reference(text: str) -> re.Match[str] | None:
+    """The referring expression of ``text``: a demonstrative ("that film", "this person", "the same
+    director") if there is one, else the first pronoun ("it", "its", "they", "her")."""
+    return DEMONSTRATIVE.search(text) or PRONOUN.search(text)
+
+
+class ReferenceResolver:
+    """Which entity in focus a referring expression means: a log-linear scorer over
+    ``expression ⊗ kind`` (the entity's relation signature in the graph) and the entity's source.
+
+    Learned from dialogues (:func:`ReferenceResolver.fit`); ``expressions`` is its vocabulary
+    (lower-cased; unseen ones share a row)."""
+
+    def __init__(self, relations: Sequence[str], expressions: Sequence[str] = (),
+                 weights: np.ndarray | None = None) -> None:
+        self.relations = list(relations)
+        self.expressions = [e.lower() for e in expressions]
+        self.weights = weights if weights is not None else np.zeros(self.dim, np.float32)
+        if self.weights.shape != (self.dim,):
+            raise ConfigError(f"resolver weights have shape {self.weights.shape}, expected ({self.dim},)")
+
+    def __repr__(self) -> str:
+        return f"ReferenceResolver(expressions={len(self.expressions)}, relations={len(self.relations)})"
+
+    @property
+    def dim(self) -> int:
+        return (len(self.expressions) + 1) * (2 * len(self.relations) + 1) + len(SOURCES)
+
+    def features(self, expression: str, signature: np.ndarray, source: str) -> np.ndarray:
+        """``(dim,)``: the expression's row of ``[signature; 1]``, then the source one-hot."""
+        e = expression.lower()
+        row = self.expressions.index(e) if e in self.expressions else len(self.expressions)
+        width = 2 * len(self.relations) + 1
+        x = np.zeros(self.dim, np.float32)
+        x[row * width:(row + 1) * width] = np.append(signature, 1.0)
+        x[(len(self.expressions) + 1) * width + SOURCES.index(source)] = 1.0
+        return x
+
+    def scores(self, expression: str, signatures: np.ndarray, sources: Sequence[str]) -> np.ndarray:
+        """Probabilities over the candidates: ``(K, 2R)`` signatures and their sources → ``(K,)``."""
+        x = np.stack([self.features(expression, s, src) for s, src in zip(signatures, sources, strict=True)])
+        z = x @ self.weights
+        z = np.exp(z - z.max())
+        return z / z.sum()
+
+    @classmethod
+    def fit(cls, examples: Sequence[tuple[str, np.ndarray, Sequence[str], int]], relations: Sequence[str],
+            epochs: int = 200, lr: float = 0.5, l2: float = 1e-3) -> ReferenceResolver:
+        """Fit on ``(expression, signatures (K, 2R), sources, gold index)`` examples (softmax over candidates)."""
+        expressions = sorted({e.lower() for e, *_ in examples})
+        model = cls(relations, expressions)
+        if not examples:
+            raise ConfigError("no training examples for the reference resolver")
+        k = max(len(srcs) for _, _, srcs, _ in examples)
+        x = np.zeros((len(examples), k, model.dim), np.float32)                   # (N, K, D)
+        mask = np.zeros((len(examples), k), bool)                                 # (N, K)
+        y = np.zeros((len(examples), k), np.float32)                              # (N, K) one-hot gold
+        for n, (e, sig, srcs, g) in enumerate(examples):
+            for j, (s, src) in enumerate(zip(sig, srcs, strict=True)):
+                x[n, j] = model.features(e, s, src)
+                mask[n, j] = True
+            y[n, g] = 1.0
+        w = np.zeros(model.dim, np.float32)
+        for _ in range(epochs):  # full-batch gradient descent on the mean negative log-likelihood
+            z = np.where(mask, x @ w, -np.inf)                                    # (N, K)
+            p = np.exp(z - z.max(1, keepdims=True))
+            p /= p.sum(1, keepdims=True)
+            grad = np.einsum("nk,nkd->d", p - y, x) / len(examples) + l2 * w     # (D,)
+            w -= lr * grad
+        model.weights = w
+        return model
+
+    def save(self, path: str | Path) -> Path:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps({"format": "kgqa-reference-resolver", "relations": self.relations,
+                                 "expressions": self.expressions, "weights": self.weights.tolist()}))
+        return p
+
+    @classmethod
+    def load(cls, path: str | Path) -> ReferenceResolver:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"{p}: no reference resolver; train one with bench/dialogue.py")
+        d = json.loads(p.read_text())
+        return cls(d["relations"], d["expressions"], np.asarray(d["weights"], np.float32))
+
+
+class Conversation:
+    """A conversation with a QA answerer (see the module docstring).
+
+    Args:
+        answerer: a :class:`qa.answerer.FusionAnswerer` (anything with ``graph`` and ``predict``).
+        resolver: the :class:`ReferenceResolver`.
+        max_turns: history kept; max_focus: entities in focus kept; answers_in_focus: top answers
+            of a turn that enter the focus.
+    """
+
+    def __init__(self, answerer: Any, resolver: ReferenceResolver, max_turns: int = 8, max_focus: int = 8,
+                 answers_in_focus: int = 3) -> None:
+        self.answerer, self.resolver = answerer, resolver
+        self.max_turns, self.max_focus, self.answers_in_focus = max_turns, max_focus, answers_in_focus
+        self.focus: list[FocusEntity] = []
+        self.history: list[dict[str, Any]] = []
+
+    def __repr__(self) -> str:
+        return f"Conversation(turns={len(self.history)}, focus={[f.name for f in self.focus]})"
+
+    def reset(self) -> None:
+        self.focus, self.history = [], []
+
+    # -- resolution ------------------------------------------------------------------------------
+    def resolve(self, text: str) -> Resolution:
+        """The question ``text`` with its topic made explicit (see the module docstring)."""
+        q = question_from_text(text)
+        if q.topic is not None:
+            return Resolution(q.text, q.text, q.topic, "brackets")
+        snap = self.answerer.graph.snapshot
+        ref = find_reference(q.text) if self.focus else None
+        mentions = [m for m in self.answerer.linker.link(q.text).mentions
+                    if m.entity_id is not None and m.entity_id in snap.index_of]
+        if ref is not None:  # beside a reference, only a span that reads as a name starts a new topic
+            mentions = [m for m in mentions if (m.end <= ref.start() or m.start >= ref.end())
+                        and reads_as_name(q.text, m.start, m.end, {})]
+        if mentions:  # a named entity starts a new topic ("the movie Heat, when was it released")
+            best = max(mentions, key=lambda m: m.score)
+            return Resolution(q.text, q.text[:best.start] + f"[{q.text[best.start:best.end]}]" + q.text[best.end:],
+                              str(best.entity_id), "linked")
+        if ref is not None:
+            idx = [snap.index_of[f.entity_id] for f in self.focus]
+            sig = self.answerer.graph.signature[np.asarray(idx, dtype=np.int64)]
+            p = self.resolver.scores(ref.group(0), sig, [f.source for f in self.focus])
+            best = self.focus[int(np.argmax(p))]
+            # "its writers" -> "[Up] writers", as MetaQA's own questions put it
+            question = q.text[:ref.start()] + f"[{best.name}]" + q.text[ref.end():]
+            return Resolution(q.text, question, best.entity_id, "reference", ref.group(0),
+                              [(f.entity_id, round(float(x), 4)) for f, x in zip(self.focus, p, strict=True)])
+        if self.history and self.history[-1]["topic"]:
+            prev = self.history[-1]["topic"]
+            return Resolution(q.text, q.text, prev, "ellipsis")
+        return Resolution(q.text, q.text, None, "none")
+
+    # -- asking ----------------------------------------------------------------------------------
+    def ask(self, text: str) -> Reply:
+        """Resolve, answer and remember one question."""
+        res = self.resolve(text)
+        if res.how == "ellipsis" and res.topic is not None:
+            pred = self._predict_about(res.text, res.topic)
+        else:
+            pred = self.answerer.predict([question_from_text(res.question)])[0]
+        self._remember(res, pred)
+        return Reply(res, pred)
+
+    def _predict_about(self, text: str, topic: str) -> Prediction:
+        """Answer ``text`` about ``topic`` though the text does not name it (ellipsis)."""
+        q = Question(text, (), topic, None, "user")
+        return self.answerer.predict([q])[0]
+
+    def _remember(self, res: Resolution, pred: Prediction) -> None:
+        snap = self.answerer.graph.snapshot
+        topic = res.topic or (pred.topics[0] if pred.topics else None)
+        new: list[FocusEntity] = []
+        if topic is not None and topic in snap.index_of:
+            new.append(FocusEntity(topic, snap.names[snap.index_of[topic]], "previous topic"))
+        for k, a in enumerate(pred.answers[:self.answers_in_focus]):
+            new.append(FocusEntity(a.entity_id, a.name, "previous answer" if k == 0 else "other answer"))
+        seen = {f.entity_id for f in new}
+        older = [FocusEntity(f.entity_id, f.name, "older") for f in self.focus if f.entity_id not in seen]
+        self.focus = (new + older)[:self.max_focus]
+        self.history.append({"question": res.text, "resolved": res.question, "topic": topic, "how": res.how,
+                             "answers": [[a.entity_id, a.name] for a in pred.answers[:10]]})
+        self.history = self.history[-self.max_turns:]
+
+    # -- persistence -----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {"focus": [asdict(f) for f in self.focus], "history": self.history}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], answerer: Any, resolver: ReferenceResolver, **kw: Any) -> Conversation:
+        conv = cls(answerer, resolver, **kw)
+        conv.focus = [FocusEntity(**f) for f in data.get("focus", [])][:conv.max_focus]
+        conv.history = list(data.get("history", []))[-conv.max_turns:]
+        return conv
+
+
+def training_examples(dialogues: Sequence[Any], snapshot: Any, signature: np.ndarray,
+                      answers_in_focus: int = 3) -> list[tuple[str, np.ndarray, list[str], int]]:
+    """Resolver examples from dialogues with gold turns: for each follow-up, the focus the previous
+    turn's gold topic and answers make, and the index of the entity referred to."""
+    out = []
+    for d in dialogues:
+        for prev, turn in zip(d.turns, d.turns[1:], strict=False):
+            cands = [(prev.topic, "previous topic")]
+            cands += [(a, "previous answer" if k == 0 else "other answer")
+                      for k, a in enumerate(prev.answers[:answers_in_focus])]
+            cands = [(e, s) for e, s in cands if e in snapshot.index_of]
+            ids = [e for e, _ in cands]
+            ref = find_reference(turn.text)
+            if turn.topic not in ids or len(cands) < 2 or ref is None:
+                continue
+            sig = signature[np.asarray([snapshot.index_of[e] for e in ids], dtype=np.int64)]
+            out.append((ref.group(0), sig, [s for _, s in cands], ids.index(turn.topic)))
+    return out
