@@ -155,7 +155,8 @@ def ask_command(obj: Context, question: str, model_dir: Path | None, shown: int,
 
 def render_prediction(pred: Any, snapshot: Any, shown: int = 5, max_answers: int = 10, paths: int = 2) -> str:
     """A prediction as text: the topic, up to ``max_answers`` answers each with up to ``paths`` evidence
-    paths (the first with its Cypher), then the top of the ranking."""
+    paths (the first with its Cypher; later ones only if they contribute at least 0.01), then the
+    top of the ranking."""
     def name(entity_id: str) -> str:
         i = snapshot.index_of.get(entity_id)
         return snapshot.names[i] if i is not None else entity_id
@@ -170,7 +171,8 @@ def render_prediction(pred: Any, snapshot: Any, shown: int = 5, max_answers: int
         lines.append("  the graph holds no answer: no candidate within reach of the topic")
     for a in pred.answers[:max_answers]:
         lines.append(f"  answer: {a.name}  (p={a.score:.3f})")
-        for j, ev in enumerate(a.evidence[:paths]):
+        kept = [ev for j, ev in enumerate(a.evidence[:paths]) if j == 0 or ev.score >= 0.01]
+        for j, ev in enumerate(kept):
             start = next((t for t in pred.topics if ev.steps and t in (ev.steps[0].head, ev.steps[0].tail)),
                          pred.topics[0])
             lines.append(f"    evidence ({ev.score:.2f}): {_path_text(ev.steps, start, name)}")
@@ -195,3 +197,92 @@ def _path_text(steps: list[Any], start: str, name: Any) -> str:
             out += f" <-[{s.relation}]- {name(s.head)}"
             current = s.head
     return out
+
+
+def load_resolver(answerer: Any, model_dir: Path) -> Any:
+    """The reference resolver beside the model, fitted (and saved there) from the model's own
+    training questions when there is none yet (a few seconds)."""
+    from qa.conversation import ReferenceResolver, training_examples
+    from qa.data import load_questions
+    from qa.dialogue_data import split_dialogues
+
+    path = model_dir / "resolver.json"
+    if path.is_file():
+        return ReferenceResolver.load(path)
+    cfg = json.loads((model_dir / "config.json").read_text()).get("train", {})
+    questions = [q for f in cfg.get("questions", []) if Path(f).is_file() for q in load_questions(f)]
+    snap = answerer.graph.snapshot
+    train, _ = split_dialogues(questions, snap)
+    examples = training_examples(train, snap, answerer.graph.signature)
+    if not examples:
+        raise click.ClickException("no dialogues can be built from the model's training questions to fit the "
+                                   "reference resolver; follow-ups need one (see qa/dialogue_data.py)")
+    resolver = ReferenceResolver.fit(examples, snap.relations)
+    resolver.save(path)
+    return resolver
+
+
+CHAT_HELP = "commands: /evidence (paths and Cypher of the last answers), /reset, /history, /quit"
+
+
+@click.command("chat")
+@click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help=MODEL_HELP)
+@click.option("--answers", "shown", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Answers listed per reply.")
+@click.pass_obj
+@_fail_cleanly
+def chat_command(obj: Context, model_dir: Path | None, shown: int) -> None:
+    """Talk to the graph: questions and follow-ups ("who directed it?", "what else did that person
+    write?") resolved against the conversation, answered by the QA model. Reads lines from stdin.
+
+    The reply lists the answers the model found (this is the QA head speaking; the generative
+    dialogue head is not built yet).
+    """
+    from qa.answerer import load_answerer
+    from qa.conversation import Conversation
+
+    model_dir = model_dir or _model_dir(obj.config, "qa")
+    answerer = load_answerer(model_dir)
+    chat = Conversation(answerer, load_resolver(answerer, model_dir))
+    click.echo(f"kgqa chat over {answerer.graph.snapshot.num_nodes:,} entities; {CHAT_HELP}")
+    last = None
+    while True:
+        try:
+            line = input("> ").strip()
+        except EOFError:
+            break
+        if not line:
+            continue
+        if line in ("/quit", "/exit"):
+            break
+        if line == "/reset":
+            chat.reset()
+            click.echo("(conversation reset)")
+            continue
+        if line == "/history":
+            for turn in chat.history:
+                click.echo(f"  {turn['question']}  ->  {turn['resolved']}  [{turn['how']}]  "
+                           + ", ".join(name for _, name in turn["answers"][:shown]))
+            continue
+        if line == "/evidence":
+            click.echo(render_prediction(last, answerer.graph.snapshot) if last else "(nothing asked yet)")
+            continue
+        if line.startswith("/"):
+            click.echo(CHAT_HELP)
+            continue
+        reply = chat.ask(line)
+        last = reply.prediction
+        click.echo(reply_text(reply, shown))
+
+
+def reply_text(reply: Any, shown: int = 5) -> str:
+    """The chat's reply: what the question was taken to be about, then the answers (or that there are none)."""
+    res, pred = reply.resolution, reply.prediction
+    about = {"reference": f" ({res.expression!r} = {res.topic})", "ellipsis": f" (still about {res.topic})"}.get(res.how, "")
+    if res.topic is None and not pred.topics:
+        return "I found no entity of the graph in that question; name it, or put it in [brackets]."
+    if not pred.answers:
+        return f"The graph holds no answer to that{about}."
+    names = [a.name for a in pred.answers[:shown]]
+    more = f" and {len(pred.answers) - shown} more" if len(pred.answers) > shown else ""
+    return f"{', '.join(names)}{more}{about}"

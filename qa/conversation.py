@@ -13,6 +13,8 @@ Each new question is resolved before it is answered:
    entity has in the graph;
 4. a question with neither (ellipsis: "and the genre?") stays on the previous topic.
 
+"What else" / "which other" questions leave out the entities already in focus.
+
 The resolved question (the topic in brackets) goes to the QA answerer, which predicts the hops::
 
     chat = Conversation(load_answerer("runs/qa/metaqa"), ReferenceResolver.load("runs/qa/resolver.json"))
@@ -42,6 +44,7 @@ _REF_WORDS = ("film", "movie", "one", "person", "director", "actor", "actress", 
 DEMONSTRATIVE = re.compile(r"\b(?:(?:that|this) (?:" + "|".join(_REF_WORDS) + r")|the same (?:person|film|movie|one))\b",
                            re.IGNORECASE)
 PRONOUN = re.compile(r"\b(?:it|its|they|them|their|he|him|his|she|her)\b", re.IGNORECASE)
+OTHER = re.compile(r"\b(?:else|other)\b", re.IGNORECASE)
 SOURCES = ("previous topic", "previous answer", "other answer", "older")
 
 
@@ -230,6 +233,11 @@ class Conversation:
             pred = self._predict_about(res.text, res.topic)
         else:
             pred = self.answerer.predict([question_from_text(res.question)])[0]
+        if OTHER.search(res.text) and self.focus:
+            # "what else did she write": not what the conversation already named
+            said = {f.entity_id for f in self.focus}
+            pred = Prediction(pred.question, pred.topics, [(e, s) for e, s in pred.ranked if e not in said],
+                              [a for a in pred.answers if a.entity_id not in said], pred.seconds)
         self._remember(res, pred)
         return Reply(res, pred)
 

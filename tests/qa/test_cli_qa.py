@@ -100,3 +100,19 @@ def test_train_reads_a_neo4j_store_and_its_evidence_runs_there(tmp_path: Path, n
     code, out = invoke(store, "ask", "who directed [Film 3]", "--model", str(out_dir), "--json")
     assert code == 0, out
     check_evidence_runs_in_the_store(store, json.loads(out))
+
+
+def test_chat_resolves_follow_ups_and_takes_commands(tmp_path: Path) -> None:
+    """``kgqa chat`` over a trained model: a question, a follow-up about "that film", /history, /reset."""
+    kb, files = synthetic_graph(tmp_path)
+    store = ["--store", "embedded", "--path", str(tmp_path / "g")]
+    code, out = invoke(store, "train", str(config_file(tmp_path, kb, files, 1.0)))
+    assert code == 0, out
+    lines = "who directed [Film 3]\nwhen was that film released\n/history\n/evidence\n/reset\n/history\n/quit\n"
+    result = CliRunner().invoke(cli, [*store, "chat"], input=lines)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "('that film' = Film 3)" in out
+    assert "when was that film released  ->  when was [Film 3] released  [reference]" in out
+    assert "cypher: MATCH p = " in out and "(conversation reset)" in out
+    assert (tmp_path / "g" / "models" / "qa" / "resolver.json").exists()      # fitted once, kept beside the model
