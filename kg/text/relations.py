@@ -80,12 +80,15 @@ class RelationExtractor:
         store: the graph, for its relation vocabulary and for the direction and kind evidence.
         nlp: a spaCy pipeline with a parser and a lemmatizer.
         max_tokens: longer sentences are skipped (lists, tables and run-ons parse badly).
+        typical_share: a (direction, type) is typical of a side of a relation when at least this
+            share of the entities there have it (see :meth:`_fits`).
     """
 
-    def __init__(self, store: GraphStore, nlp: object, max_tokens: int = 60) -> None:
+    def __init__(self, store: GraphStore, nlp: object, max_tokens: int = 60, typical_share: float = 0.1) -> None:
         self.store = store
         self.nlp = nlp
         self.max_tokens = max_tokens
+        self.typical_share = typical_share
         self._kind_cache: dict[str, frozenset[tuple[str, str]]] = {}
         self._side_cache: dict[tuple[str, str], tuple[frozenset[str], frozenset[tuple[str, str]]]] = {}
         types = [t for t in store.relation_types() if t != "MENTIONS"]
@@ -178,21 +181,25 @@ class RelationExtractor:
         return self._kind_cache[entity_id]
 
     def _side(self, rel: str, side: str, sample: int = 200) -> tuple[frozenset[str], frozenset[tuple[str, str]]]:
-        """A sample of the entities on ``side`` of ``rel`` in the graph, and the union of their kinds."""
+        """A sample of the entities on ``side`` of ``rel`` in the graph, and the (direction, type)
+        pairs that at least ``typical_share`` of them have."""
         key = (rel, side)
         if key not in self._side_cache:
             pattern = f"(e:Entity)-[:`{rel}`]->()" if side == "head" else f"()-[:`{rel}`]->(e:Entity)"
             ids = frozenset(str(r[0]) for r in self.store.cypher(
                 f"MATCH {pattern} RETURN DISTINCT e.id LIMIT {int(sample)}").rows)
-            kinds: set[tuple[str, str]] = set()
+            counts: dict[tuple[str, str], int] = {}
             for i in ids:
-                kinds |= self._kind(i)
-            self._side_cache[key] = (ids, frozenset(kinds))
+                for k in self._kind(i):
+                    counts[k] = counts.get(k, 0) + 1
+            # what is typical of the side: merged names (a film titled like an actor) are not
+            typical = frozenset(k for k, c in counts.items() if c >= self.typical_share * len(ids))
+            self._side_cache[key] = (ids, typical)
         return self._side_cache[key]
 
     def _fits(self, entity_id: str, rel: str, side: str, evidence: int = 20) -> bool:
         """Whether an entity the graph knows can stand on ``side`` of ``rel``: its kind shares a
-        (direction, type) with the entities already there. When the graph shows ``rel`` joining
+        (direction, type) typical of the entities already there. When the graph shows ``rel`` joining
         two different kinds (``2 * evidence`` entities or more on its two sides, none on both:
         films and their actors, films and their vote buckets) an entity only ever seen on the
         other side does not fit; when it does not

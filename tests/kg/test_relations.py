@@ -28,6 +28,10 @@ KB = [
     Relation("Convoy", "starred_actors", "Kris Kristofferson"),
     # enough films and actors for the graph to show that STARRED_ACTORS joins two kinds of entity
     *[Relation(f"Film {i}", "starred_actors", f"Actor {i}") for i in range(20)],
+    # a film that shares its name with an actor (MetaQA merges such names): not typical of films
+    Relation("Marilyn", "directed_by", "Someone"),
+    Relation("Bus Stop", "starred_actors", "Marilyn"),
+    *[Relation(f"Film {i}", "directed_by", f"Director {i}") for i in range(20)],
 ]
 
 
