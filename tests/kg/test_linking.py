@@ -295,3 +295,17 @@ def test_link_text_refuses_named_entities_across_paragraphs(linker: Linker) -> N
     text = "Khmer is spoken in Thailand\n\nNuclear Mon languages"
     ner = {(text.index("Thailand"), text.index("Mon") + 3): "GPE"}
     assert all("\n" not in m.text for m in linker.link_text(text, ner))
+
+
+@pytest.mark.neo4j
+def test_the_linker_reads_a_neo4j_store(neo4j, tmp_path: Path) -> None:
+    """The same linker over Neo4j: index built from the store, cached beside it, same decisions."""
+    neo4j.upsert(film_batch())
+    linker = Linker.from_store(neo4j, cache_dir=tmp_path / "linker")
+    assert not linker.index.from_cache
+    assert topic(linker, "who directed Forrest Gump") == "Forrest Gump"
+    assert topic(linker, "which films did bobby de niro star in") == "Robert De Niro"      # alias
+    assert topic(linker, "who directed Amelie") == "Amélie"                                 # accents folded
+    linked = {m.text: m.entity_id for m in linker.link_text("Tom Hanks met Barack Obama in Washington.")}
+    assert linked["Tom Hanks"] == "Tom Hanks" and linked["Barack Obama"] is None
+    assert Linker.from_store(neo4j, cache_dir=tmp_path / "linker").index.from_cache
