@@ -39,16 +39,24 @@ class FusionAnswerer:
     Args:
         model: the trained model; graph: its graph and name embeddings; tokens: the frozen token encoder.
         head: cut-off and evidence settings; subgraph: retrieval settings; device: where the model runs.
+        quantize_scoring: on the CPU, score the relations for retrieval with an int8 copy of the text
+            model (dynamic quantisation; the token states the model reads stay float).
     """
 
     def __init__(self, model: KGFusionModel, graph: Graph, tokens: TokenEncoder, head: HeadConfig,
-                 subgraph: SubgraphConfig, device: Any = "cpu") -> None:
+                 subgraph: SubgraphConfig, device: Any = "cpu", quantize_scoring: bool = True) -> None:
         self.model, self.graph, self.tokens, self.head = model.eval(), graph, tokens, head
         self.subgraph_config = subgraph
         self.retriever = make_retriever(graph, tokens, subgraph)
         self.device = device
         self._linker: Any = None
         self._names = torch.from_numpy(graph.name_vectors)
+        self.scoring_model = tokens.encoder.model
+        if quantize_scoring and str(device) == "cpu":
+            import copy
+
+            self.scoring_model = torch.ao.quantization.quantize_dynamic(
+                copy.deepcopy(tokens.encoder.model), {torch.nn.Linear}, dtype=torch.qint8)
 
     def __repr__(self) -> str:
         return (f"FusionAnswerer(model={self.model.config.mode}, nodes={self.graph.snapshot.num_nodes:,}, "
@@ -108,12 +116,13 @@ class FusionAnswerer:
         qs = list(questions)
         texts = [q.plain for q in qs]
         topics = self.topics(qs, strip_brackets)
-        # One text-model pass: the question's token states and, pooled, the retriever's relation scores
-        # (over the question without its topic's name, as the retriever scores it).
+        # The question's token states (what the model reads) and, pooled, the retriever's relation
+        # scores over the question without its topic's name (as the retriever scores it); the latter
+        # only rank relations for pruning, so they may come from the int8 copy of the text model.
         scoring = [self.retriever.scoring_text(t, ts) if ts else t for t, ts in zip(texts, topics, strict=True)]
-        both = self.tokens.states(texts + scoring)
-        states = both[: len(qs)]
-        pooled = np.stack([s.astype(np.float32).mean(0) for s in both[len(qs):]])              # (B, C)
+        states = self.tokens.states(texts)
+        pooled = np.stack([s.astype(np.float32).mean(0)
+                           for s in self.tokens.states(scoring, model=self.scoring_model)])      # (B, C)
         pooled /= np.linalg.norm(pooled, axis=1, keepdims=True).clip(min=1e-9)
         scorer = self.retriever.relation_scorer
         assert isinstance(scorer, CosineRelationScorer)
@@ -123,7 +132,9 @@ class FusionAnswerer:
                             hops=hops, retriever=self.retriever, token_states=states, relation_scores=rel_scores)
         snap, preds = self.graph.snapshot, []
         rows: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        idx = [i for i in range(len(qs)) if ex.node_ptr[i + 1] > ex.node_ptr[i]]
+        sizes = np.diff(ex.node_ptr)
+        # batches of similar subgraph sizes: the fusion layers pad every subgraph to the batch's largest
+        idx = sorted((i for i in range(len(qs)) if sizes[i] > 0), key=lambda i: int(sizes[i]))
         for lo in range(0, len(idx), batch_size):
             chunk = idx[lo:lo + batch_size]
             tok, mask, fb, _ = collate(ex, chunk, self._names, self.device, self.graph.signature)

@@ -132,13 +132,15 @@ class TokenEncoder:
         return f"TokenEncoder({self.encoder!r})"
 
     @torch.inference_mode()
-    def states(self, texts: Sequence[str], batch_size: int = 256) -> list[np.ndarray]:
+    def states(self, texts: Sequence[str], batch_size: int = 256, model: torch.nn.Module | None = None) -> list[np.ndarray]:
+        """``(T_i, C)`` float16 states per text, from the encoder's model (or ``model``, e.g. a quantised copy)."""
+        model = model if model is not None else self.encoder.model
         out: list[np.ndarray] = [np.empty(0)] * len(texts)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         for lo in range(0, len(order), batch_size):
             idx = order[lo:lo + batch_size]
             batch = self.encoder.tokenize([texts[i] for i in idx]).to(self.encoder.device)
-            hidden = self.encoder.model(**batch).last_hidden_state                    # (B, T, C)
+            hidden = model(**batch).last_hidden_state                                 # (B, T, C)
             lengths = batch["attention_mask"].sum(1).tolist()
             for j, i in enumerate(idx):
                 out[i] = hidden[j, : lengths[j]].half().cpu().numpy()                  # (T_i, C)

@@ -157,8 +157,9 @@ def score_examples(model: KGFusionModel, ex: QAExamples, graph: Graph, batch_siz
     """Per question (index into ``ex``): ranked candidate local indices, their probabilities and the
     model's relation weights. Questions without a subgraph are left out."""
     model.eval()
-    idx = sorted((i for i in (range(len(ex)) if idx is None else idx) if ex.node_ptr[i + 1] > ex.node_ptr[i]),
-                 key=lambda i: int(ex.hop[i]))  # one hop count per batch: less padding
+    sizes = np.diff(ex.node_ptr)
+    idx = sorted((i for i in (range(len(ex)) if idx is None else idx) if sizes[i] > 0),
+                 key=lambda i: (int(ex.hop[i]), int(sizes[i])))  # one hop count and similar sizes per batch: less padding
     out: dict[int, dict[str, Any]] = {}
     names = torch.from_numpy(graph.name_vectors)
     for lo in range(0, len(idx), batch_size):
