@@ -53,10 +53,7 @@ class FusionAnswerer:
         self._names = torch.from_numpy(graph.name_vectors)
         self.scoring_model = tokens.encoder.model
         if quantize_scoring and str(device) == "cpu":
-            import copy
-
-            self.scoring_model = torch.ao.quantization.quantize_dynamic(
-                copy.deepcopy(tokens.encoder.model), {torch.nn.Linear}, dtype=torch.qint8)
+            self.scoring_model = _int8_copy(tokens.encoder.model)
 
     def __repr__(self) -> str:
         return (f"FusionAnswerer(model={self.model.config.mode}, nodes={self.graph.snapshot.num_nodes:,}, "
@@ -167,6 +164,20 @@ class FusionAnswerer:
         for p in preds:
             p.seconds = per
         return preds
+
+
+def _int8_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """A dynamically quantised (int8 linear layers) copy of ``model``; ``model`` itself where this torch
+    cannot quantise (the eager quantisation API is deprecated upstream)."""
+    import copy
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8)
+    except (AttributeError, RuntimeError, NotImplementedError):  # pragma: no cover - depends on the torch build
+        return model
 
 
 def load_answerer(checkpoint_dir: str | Path, device: str | None = None, kb: str | None = None,
