@@ -87,9 +87,11 @@ def main() -> None:
                     failures.append({"turn": turn.text, "gold_topic": turn.topic, "resolved": reply.resolution.topic,
                                      "how": reply.resolution.how, "question": reply.resolution.question})
     groups = ["first turn", "follow-up (all)", "follow-up (topic)", "follow-up (answer)"]
-    table = {g: {"turns": len(rows[f"hits/{g}"]), "hits@1": float(np.mean(rows[f"hits/{g}"])) if rows[f"hits/{g}"] else None,
-                 "resolution": float(np.mean(rows[f"resolved/{g}"])) if rows[f"resolved/{g}"] else None}
-             for g in groups}
+    def mean(values: list[float]) -> float | None:
+        return float(np.mean(values)) if values else None
+
+    table = {g: {"turns": len(rows[f"hits/{g}"]), "hits@1": mean(rows[f"hits/{g}"]),
+                 "resolution": mean(rows[f"resolved/{g}"])} for g in groups}
     print("| turns | n | Hits@1 of the answer | topic resolved |\n|---|---|---|---|")
     for g, r in table.items():
         h = "" if r["hits@1"] is None else f"{100 * r['hits@1']:.2f}"

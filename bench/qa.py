@@ -128,7 +128,8 @@ def main() -> None:
                      f"{rep['train_seconds'] / 60:.1f}", ""]]
     payload = {
         "meta": {"config": args.config, "train_config": cfg.to_dict(), "validation_questions": len(val),
-                 "stripped_questions": len(stripped), "latency_sample": args.latency, "threads": {"batched": args.batch_threads, "latency": 1},
+                 "stripped_questions": len(stripped), "latency_sample": args.latency,
+                 "threads": {"batched": args.batch_threads, "latency": 1},
                  "python": platform.python_version(), "torch": torch.__version__, "cpus": os.cpu_count(),
                  "date": time.strftime("%Y-%m-%d %H:%M"),
                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

@@ -92,7 +92,8 @@ class EmbeddingCache:
         return found
 
     def put(self, texts: Sequence[str], vectors: np.ndarray) -> None:
-        rows = [(self._key(t), np.ascontiguousarray(v, dtype=np.float32).tobytes()) for t, v in zip(texts, vectors)]
+        rows = [(self._key(t), np.ascontiguousarray(v, dtype=np.float32).tobytes())
+                for t, v in zip(texts, vectors, strict=True)]
         with self._db:
             self._db.executemany("INSERT OR REPLACE INTO vec (key, v) VALUES (?, ?)", rows)
 
@@ -127,7 +128,8 @@ class TextEncoder:
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
         self.model = AutoModel.from_pretrained(str(model_dir)).to(self.device).eval()
         self.dim = int(self.model.config.hidden_size)
-        self.cache = (EmbeddingCache(self.config.cache_dir, f"{model_dir.parent.name}/{model_dir.name}:{self.config.max_length}", self.dim)
+        model_key = f"{model_dir.parent.name}/{model_dir.name}:{self.config.max_length}"
+        self.cache = (EmbeddingCache(self.config.cache_dir, model_key, self.dim)
                       if self.config.cache_dir else None)
 
     def __repr__(self) -> str:

@@ -114,7 +114,8 @@ def eval_command(obj: Context, question_files: tuple[Path, ...], model_dir: Path
     questions = [q for p in question_files for q in load_questions(p, limit=limit)]
     answerer = load_answerer(model_dir or _model_dir(obj.config, "qa"))
     report = evaluate(answerer, questions, strip_brackets=strip_brackets,
-                      name=", ".join(str(p) for p in question_files) + (" (brackets stripped)" if strip_brackets else ""),
+                      name=", ".join(str(p) for p in question_files)
+                      + (" (brackets stripped)" if strip_brackets else ""),
                       entities=answerer.graph.snapshot.index_of)
     click.echo(report.table(by=by))
     click.echo(f"{report.overall.questions:,} questions, {report.questions_per_second:,.0f} questions/s")
@@ -278,7 +279,8 @@ def chat_command(obj: Context, model_dir: Path | None, shown: int) -> None:
 def reply_text(reply: Any, shown: int = 5) -> str:
     """The chat's reply: what the question was taken to be about, then the answers (or that there are none)."""
     res, pred = reply.resolution, reply.prediction
-    about = {"reference": f" ({res.expression!r} = {res.topic})", "ellipsis": f" (still about {res.topic})"}.get(res.how, "")
+    about = {"reference": f" ({res.expression!r} = {res.topic})",
+             "ellipsis": f" (still about {res.topic})"}.get(res.how, "")
     if res.topic is None and not pred.topics:
         return "I found no entity of the graph in that question; name it, or put it in [brackets]."
     if not pred.answers:

@@ -41,8 +41,8 @@ from qa.types import Prediction
 _REF_WORDS = ("film", "movie", "one", "person", "director", "actor", "actress", "writer", "man", "woman", "guy")
 # "the same director" is usually part of the question ("films with the same director as ..."),
 # "the same person" / "the same film" a reference.
-DEMONSTRATIVE = re.compile(r"\b(?:(?:that|this) (?:" + "|".join(_REF_WORDS) + r")|the same (?:person|film|movie|one))\b",
-                           re.IGNORECASE)
+DEMONSTRATIVE = re.compile(
+    r"\b(?:(?:that|this) (?:" + "|".join(_REF_WORDS) + r")|the same (?:person|film|movie|one))\b", re.IGNORECASE)
 PRONOUN = re.compile(r"\b(?:it|its|they|them|their|he|him|his|she|her)\b", re.IGNORECASE)
 OTHER = re.compile(r"\b(?:else|other)\b", re.IGNORECASE)
 SOURCES = ("previous topic", "previous answer", "other answer", "older")

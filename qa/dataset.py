@@ -107,8 +107,9 @@ def load_graph(kb: str | None = None, store: StoreConfig | None = None, cache_di
             if not (snap_dir / "meta.json").exists():
                 snap = GraphSnapshot.from_store(st_)
                 if snap.num_nodes == 0:
-                    raise ConfigError(f"the {store.backend} store at {store.path if store.backend == 'embedded' else store.uri}"
-                                      " is empty: ingest a graph first (kgqa ingest FILE)")
+                    where = store.path if store.backend == "embedded" else store.uri
+                    raise ConfigError(f"the {store.backend} store at {where} is empty: ingest a graph first "
+                                      "(kgqa ingest FILE)")
                 snap.save(snap_dir)
     snap = GraphSnapshot.load(snap_dir)
     enc = encoder or TextEncoder(TextEncoderConfig(cache_dir=text_cache_dir))
@@ -132,7 +133,8 @@ class TokenEncoder:
         return f"TokenEncoder({self.encoder!r})"
 
     @torch.inference_mode()
-    def states(self, texts: Sequence[str], batch_size: int = 256, model: torch.nn.Module | None = None) -> list[np.ndarray]:
+    def states(self, texts: Sequence[str], batch_size: int = 256,
+               model: torch.nn.Module | None = None) -> list[np.ndarray]:
         """``(T_i, C)`` float16 states per text, from the encoder's model (or ``model``, e.g. a quantised copy)."""
         model = model if model is not None else self.encoder.model
         out: list[np.ndarray] = [np.empty(0)] * len(texts)

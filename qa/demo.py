@@ -62,7 +62,7 @@ def run_demo(store: StoreConfig, output_dir: str | Path, per_hop: int = 1, budge
     """Train on the sample graph already ingested into ``store``, then answer validation questions
     (``per_hop`` of each hop count) from their plain text, with evidence."""
     from qa.answerer import load_answerer
-    from qa.cli_qa import _store_dict  # noqa: PLC0415 - one place turns a StoreConfig into a config dict
+    from qa.cli_qa import _store_dict  # one place turns a StoreConfig into a config dict
 
     cfg = TrainConfig.load(CONFIG)
     cfg.kb, cfg.output_dir, cfg.progress = None, str(output_dir), progress

@@ -7,7 +7,8 @@ early-stops) and is scored on the held-out templates (:func:`qa.data.split_templ
 
 Frozen inputs (token states, name embeddings, subgraphs) are precomputed once and cached under
 ``cache_dir`` (:mod:`qa.dataset`); the trainer then only runs the fusion model. Linear warmup then
-cosine decay (to 0 at the last step or at the end of the wall-clock budget, whichever is first), AdamW, early stopping, a wall-clock budget. The output folder holds
+cosine decay (to 0 at the last step or at the end of the wall-clock budget, whichever is first),
+AdamW, early stopping, a wall-clock budget. The output folder holds
 ``model.safetensors`` + ``config.json`` (no pickle), ``log.json`` and ``curves.png``::
 
     report = train(TrainConfig.load("configs/metaqa.json"))
@@ -159,7 +160,7 @@ def score_examples(model: KGFusionModel, ex: QAExamples, graph: Graph, batch_siz
     model.eval()
     sizes = np.diff(ex.node_ptr)
     idx = sorted((i for i in (range(len(ex)) if idx is None else idx) if sizes[i] > 0),
-                 key=lambda i: (int(ex.hop[i]), int(sizes[i])))  # one hop count and similar sizes per batch: less padding
+                 key=lambda i: (int(ex.hop[i]), int(sizes[i])))  # one hop count, similar sizes per batch: less padding
     out: dict[int, dict[str, Any]] = {}
     names = torch.from_numpy(graph.name_vectors)
     for lo in range(0, len(idx), batch_size):

@@ -33,7 +33,8 @@ def test_find_reference(text: str, expected: str | None) -> None:
     ("what year was the movie [Up] released", "that movie", "what year was that movie released"),
     ("what year was the movie [Up] released", "it", "what year was that film released"),
     ("who directed [Up]", "it", "who directed it"),
-    ("what genres are the movies written by [Bolt] writers", "that film", "what genres are the movies written by its writers"),
+    ("what genres are the movies written by [Bolt] writers", "that film",
+     "what genres are the movies written by its writers"),
     ("who starred movies for the director [Pete Docter]", "that person", "who starred movies for that person"),
     ("what films did [Pete Docter] write", "this person", "what films did this person write"),
 ])
@@ -102,7 +103,7 @@ def test_a_conversation_with_a_trained_model(film_graph, tmp_path: Path) -> None
     from qa.conversation import Conversation
     from qa.train import TrainConfig, train
 
-    snap, questions, kb, files = film_graph
+    _, questions, kb, files = film_graph
     cfg = TrainConfig(questions=[str(f) for f in files], kb=str(kb), output_dir=str(tmp_path / "run"),
                       cache_dir=str(tmp_path / "cache"), text_cache_dir=str(tmp_path / "text"),
                       fusion=FusionConfig(hidden=32, heads=2, fusion_layers=1, max_hops=2, dropout=0.0,
