@@ -43,6 +43,13 @@ class StoreConfig:
             database=env.get("NEO4J_DATABASE", d.database),
         )
 
+    def public_dict(self) -> dict[str, str]:
+        """Where the store is, without secrets, for files that name it (a model's config): the
+        password stays in the environment; :meth:`load` ``(None, **d)`` reads it back."""
+        if self.backend == "embedded":
+            return {"backend": "embedded", "path": str(Path(self.path).resolve())}
+        return {"backend": self.backend, "uri": self.uri, "user": self.user, "database": self.database}
+
     @classmethod
     def load(cls, file: str | Path | None = None, **overrides: Any) -> StoreConfig:
         """Environment, then ``file``'s ``[store]`` table, then non-None ``overrides``."""

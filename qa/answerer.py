@@ -184,14 +184,12 @@ def load_answerer(checkpoint_dir: str | Path, device: str | None = None, kb: str
                   store: StoreConfig | None = None) -> FusionAnswerer:
     """The answerer of a checkpoint written by :func:`qa.train.train`, over the graph it was trained on
     unless ``kb`` (a triples file) or ``store`` (a graph store) is given."""
-    from qa.train import TrainConfig
-
     dev = pick_device(device)
     model, cfg = load_model(checkpoint_dir, dev)
     tr = cfg.get("train", {})
     if kb is None and store is None:
         if tr.get("store"):
-            store = TrainConfig(store=tr["store"]).store_config()
+            store = StoreConfig.load(None, **tr["store"])
         else:
             kb = tr.get("kb")
     tokens = TokenEncoder(TextEncoderConfig(cache_dir=tr.get("text_cache_dir"), device=str(dev)))

@@ -14,17 +14,9 @@ from typing import Any
 
 import click
 
-from kg.config import StoreConfig
 from qa.cli import Context, _fail_cleanly, _model_dir
 
 MODEL_HELP = "Folder of the trained QA model (default: beside the store, where kgqa train writes it)."
-
-
-def _store_dict(c: StoreConfig) -> dict[str, str]:
-    """A store as a training config's ``store`` (no password: it stays in the environment)."""
-    if c.backend == "embedded":
-        return {"backend": "embedded", "path": str(Path(c.path).resolve())}
-    return {"backend": c.backend, "uri": c.uri, "user": c.user, "database": c.database}
 
 
 @click.command("train")
@@ -75,7 +67,7 @@ def train_command(obj: Context, config_file: Path, out_dir: Path | None, budget_
     if cfg.kb and not no_ingest:
         with obj.open() as store:
             click.echo(f"ingest {cfg.kb}: " + ingest(store, cfg.kb, progress=False).summary())
-    cfg.store = _store_dict(obj.config)
+    cfg.store = obj.config.public_dict()
     report = train(cfg)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))

@@ -62,11 +62,9 @@ def run_demo(store: StoreConfig, output_dir: str | Path, per_hop: int = 1, budge
     """Train on the sample graph already ingested into ``store``, then answer validation questions
     (``per_hop`` of each hop count) from their plain text, with evidence."""
     from qa.answerer import load_answerer
-    from qa.cli_qa import _store_dict  # one place turns a StoreConfig into a config dict
-
     cfg = TrainConfig.load(CONFIG)
     cfg.kb, cfg.output_dir, cfg.progress = None, str(output_dir), progress
-    cfg.store = _store_dict(store)
+    cfg.store = store.public_dict()
     cfg.questions = [str(p) for p in SAMPLE_QUESTIONS]
     if budget_minutes is not None:
         cfg.budget_minutes = budget_minutes
