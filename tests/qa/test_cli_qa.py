@@ -13,18 +13,14 @@ import pytest
 from click.testing import CliRunner
 
 from qa.cli import cli
-from tests.qa.test_train import synthetic_graph
+from tests.qa.test_train import synthetic_graph, tiny_config
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.slow]
 
 
 def config_file(tmp_path: Path, kb: Path, files: list[Path], budget: float) -> Path:
-    cfg = {"kb": str(kb), "questions": [str(f) for f in files], "cache_dir": str(tmp_path / "cache"),
-           "text_cache_dir": str(tmp_path / "text"),
-           "fusion": {"hidden": 32, "heads": 2, "fusion_layers": 1, "max_hops": 2, "dropout": 0.0,
-                      "gnn": {"kind": "compgcn", "layers": 1}},
-           "max_nodes": 100, "max_edges": 400, "batch_size": 16, "lr": 0.005, "max_epochs": 12,
-           "patience": 100, "evals_per_epoch": 1, "budget_minutes": budget, "progress": False}
+    cfg = tiny_config(tmp_path, kb, files, budget).to_dict()
+    del cfg["output_dir"]                                   # kgqa train writes beside the store
     path = tmp_path / "train.json"
     path.write_text(json.dumps(cfg))
     return path

@@ -13,7 +13,7 @@ from qa.conversation import ReferenceResolver, find_reference, training_examples
 from qa.data import Question, load_questions
 from qa.dialogue_data import build_dialogues, entity_kind, refer, split_dialogues
 from retrieval.snapshot import GraphSnapshot
-from tests.qa.test_train import synthetic_graph
+from tests.qa.test_train import synthetic_graph, tiny_config
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -97,40 +97,33 @@ def test_resolver_learns_which_kind_an_expression_means(film_graph, tmp_path: Pa
 @pytest.mark.slow
 @pytest.mark.usefixtures("one_torch_thread")
 def test_a_conversation_with_a_trained_model(film_graph, tmp_path: Path) -> None:
-    from encoders.fusion import FusionConfig
-    from encoders.gnn import GNNConfig
     from qa.answerer import load_answerer
     from qa.conversation import Conversation
-    from qa.train import TrainConfig, train
+    from qa.train import train
 
     _, questions, kb, files = film_graph
-    cfg = TrainConfig(questions=[str(f) for f in files], kb=str(kb), output_dir=str(tmp_path / "run"),
-                      cache_dir=str(tmp_path / "cache"), text_cache_dir=str(tmp_path / "text"),
-                      fusion=FusionConfig(hidden=32, heads=2, fusion_layers=1, max_hops=2, dropout=0.0,
-                                          gnn=GNNConfig(kind="compgcn", layers=1)),
-                      max_nodes=100, max_edges=400, batch_size=16, lr=5e-3, max_epochs=12, patience=100,
-                      evals_per_epoch=1, budget_minutes=1.0, progress=False)
-    train(cfg)
+    train(tiny_config(tmp_path, kb, files, budget_minutes=1.0))
     answerer = load_answerer(tmp_path / "run")
-    sig = answerer.graph.signature
-    train_d, _ = split_dialogues(questions, answerer.graph.snapshot)
-    resolver = ReferenceResolver.fit(training_examples(train_d, answerer.graph.snapshot, sig),
-                                     answerer.graph.snapshot.relations)
+    snap = answerer.graph.snapshot
+    train_d, _ = split_dialogues(questions, snap)
+    resolver = ReferenceResolver.fit(training_examples(train_d, snap, answerer.graph.signature), snap.relations)
     chat = Conversation(answerer, resolver, max_turns=2)
-    director = next(q.answers[0] for q in questions if q.text == "who directed [Film 3]")
 
     first = chat.ask("who directed [Film 3]")
     assert first.resolution.how == "brackets" and first.resolution.topic == "Film 3"
     assert chat.focus[0].entity_id == "Film 3" and chat.focus[0].source == "previous topic"
+    said = first.prediction.answers[0].entity_id                     # whom the model named
     second = chat.ask("when was that film released")
     assert second.resolution.how == "reference" and second.resolution.topic == "Film 3"
     assert second.resolution.question == "when was [Film 3] released"
     state = json.loads(json.dumps(chat.to_dict()))
     restored = Conversation.from_dict(state, answerer, resolver, max_turns=2)
     assert restored.to_dict() == chat.to_dict()
-    if director in [f.entity_id for f in chat.focus]:
-        third = chat.ask("what films did that person direct")
-        assert third.resolution.topic == director
-    assert len(chat.history) <= 2                                     # bounded
+
     chat.reset()
     assert chat.focus == [] and chat.history == []
+    chat.ask("who directed [Film 3]")
+    third = chat.ask("what films did that person direct")           # a person: the answer, not the film
+    assert third.resolution.how == "reference" and third.resolution.topic == said
+    chat.ask("what genre is [Film 4]")
+    assert len(chat.history) == 2                                     # bounded

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -90,24 +91,30 @@ def synthetic_graph(folder: Path, seed: int = 0) -> tuple[Path, list[Path]]:
     return kb, files
 
 
+def tiny_config(tmp_path: Path, kb: Path, files: list[Path], budget_minutes: float = 1.5) -> Any:
+    """The small, fast training config the QA tests share (a real model, trained for seconds)."""
+    from encoders.fusion import FusionConfig
+    from encoders.gnn import GNNConfig
+    from qa.train import TrainConfig
+
+    return TrainConfig(questions=[str(f) for f in files], kb=str(kb), output_dir=str(tmp_path / "run"),
+                       cache_dir=str(tmp_path / "cache"), text_cache_dir=str(tmp_path / "text"),
+                       fusion=FusionConfig(hidden=32, heads=2, fusion_layers=1, max_hops=2, dropout=0.0,
+                                           gnn=GNNConfig(kind="compgcn", layers=1)),
+                       max_nodes=100, max_edges=400, batch_size=16, lr=5e-3, max_epochs=12, patience=100,
+                       evals_per_epoch=1, budget_minutes=budget_minutes, progress=False)
+
+
 @pytest.mark.slow
 def test_training_beats_chance_and_the_checkpoint_answers_with_evidence(tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    from encoders.fusion import FusionConfig
-    from encoders.gnn import GNNConfig
     from qa.answerer import load_answerer
     from qa.data import load_questions, split_validation
-    from qa.train import TrainConfig, train
+    from qa.train import train
     from qa.types import Prediction
 
     kb, files = synthetic_graph(tmp_path)
-    cfg = TrainConfig(questions=[str(f) for f in files], kb=str(kb), output_dir=str(tmp_path / "run"),
-                      cache_dir=str(tmp_path / "cache"), text_cache_dir=str(tmp_path / "text"),
-                      fusion=FusionConfig(hidden=32, heads=2, fusion_layers=1, max_hops=2, dropout=0.0,
-                                          gnn=GNNConfig(kind="compgcn", layers=1)),
-                      max_nodes=100, max_edges=400, batch_size=16, lr=5e-3, max_epochs=12, patience=100,
-                      evals_per_epoch=1, budget_minutes=1.5, progress=False)
-    report = train(cfg)
+    report = train(tiny_config(tmp_path, kb, files))
     val = [q for f in files for q in split_validation(load_questions(f))[1]]
     # chance: one candidate of the subgraph at random (topic excluded); 1-hop subgraphs hold ~6 nodes,
     # 2-hop ones dozens: well under 0.3 on average
