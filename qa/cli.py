@@ -292,17 +292,17 @@ def demo(obj: Context, source: Path, with_qa: bool, budget_minutes: float | None
         click.echo(_table(result.columns, result.rows))
     if with_qa:
         from qa.cli_qa import render_prediction
-        from qa.demo import demo_questions, run_demo
+        from qa.demo import run_demo
 
         out = _model_dir(obj.config, "qa")
         click.echo(f"\nTraining the KG-fused QA model on the sample's questions (configs/sample.json) -> {out}")
-        rep, preds, answerer = run_demo(obj.config, out, budget_minutes=budget_minutes)
+        rep, asked, preds, answerer = run_demo(obj.config, out, budget_minutes=budget_minutes)
         v = rep.validation
         click.echo(f"trained {rep.steps:,} steps in {rep.train_seconds:.0f} s; validation Hits@1 "
                    + ", ".join(f"{k.split('/')[1]} {100 * v[k]:.1f}%" for k in sorted(v) if k.startswith("hits@1/")))
         click.echo("\nAsking validation questions it never saw, as typed (the linker finds the topic, the model "
                    "the hops); a small model on 1,082 questions gets some wrong:")
-        for p, q in zip(preds, demo_questions(), strict=True):
+        for p, q in zip(preds, asked, strict=True):
             click.echo(render_prediction(p, answerer.graph.snapshot, shown=3, max_answers=5))
             click.echo(f"  MetaQA's answer: {', '.join(q.answers[:5])}{' ...' if len(q.answers) > 5 else ''}")
         click.echo(f"\nask your own: kgqa --path {where} ask \"which films did Tom Hanks star in\"")

@@ -5,8 +5,8 @@ questions whose topic and answers all lie in it (``data/sample/questions/N-hop/q
 questions, CC BY 3.0 like the graph; :func:`sample_questions` rebuilt them). Training reads the graph
 from the store the demo ingested it into and uses ``configs/sample.json`` (a small model)::
 
-    report, predictions, answerer = run_demo(StoreConfig(path=".kgqa/demo"), "runs/qa/demo")
-    for p in predictions: print(p.question, [a.name for a in p.answers])
+    report, asked, predictions, answerer = run_demo(StoreConfig(path=".kgqa/demo"), "runs/qa/demo")
+    for q, p in zip(asked, predictions): print(q.text, [a.name for a in p.answers], q.answers)
 """
 
 from __future__ import annotations
@@ -58,9 +58,10 @@ def demo_questions(per_hop: int = 1) -> list[Question]:
 
 
 def run_demo(store: StoreConfig, output_dir: str | Path, per_hop: int = 1, budget_minutes: float | None = None,
-             progress: bool = True) -> tuple[TrainReport, list[Prediction], Any]:
+             progress: bool = True) -> tuple[TrainReport, list[Question], list[Prediction], Any]:
     """Train on the sample graph already ingested into ``store``, then answer validation questions
-    (``per_hop`` of each hop count) from their plain text, with evidence."""
+    (``per_hop`` of each hop count) from their plain text, with evidence; returns the report, the
+    questions asked (with MetaQA's answers), the predictions and the answerer."""
     from qa.answerer import load_answerer
     cfg = TrainConfig.load(CONFIG)
     cfg.kb, cfg.output_dir, cfg.progress = None, str(output_dir), progress
@@ -70,4 +71,5 @@ def run_demo(store: StoreConfig, output_dir: str | Path, per_hop: int = 1, budge
         cfg.budget_minutes = budget_minutes
     report = train(cfg)
     answerer = load_answerer(output_dir)
-    return report, answerer.predict(demo_questions(per_hop)), answerer
+    asked = demo_questions(per_hop)
+    return report, asked, answerer.predict(asked), answerer
