@@ -5,7 +5,7 @@
 # they must run, so a Neo4j that cannot start fails the run.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-scripts/setup.sh dev,ml || exit 1
+scripts/setup.sh dev,ml,api || exit 1
 
 started=""
 source tools/neo4j/common.sh
