@@ -486,6 +486,10 @@ cli.add_command(eval_command)
 cli.add_command(ask_command)
 cli.add_command(chat_command)
 
+from qa.cli_serve import serve_command  # noqa: E402
+
+cli.add_command(serve_command)
+
 
 def main() -> None:
     cli(prog_name="kgqa")

@@ -319,7 +319,7 @@ class EmbeddedStore(GraphStore):
                 if len(rows) == limit:
                     truncated = True
                     break
-                rows.append([_plain(v) for v in result.get_next()])
+                rows.append(_plain_row(result.get_next()))
         except RuntimeError as exc:
             msg = str(exc).splitlines()[0]
             if "read-only" in msg or "read only" in msg.lower():
@@ -414,23 +414,50 @@ def _group_pairs(relations: Sequence[Relation]) -> dict[str, list[dict[str, str]
 _INTERNAL = re.compile(r"^_(ID|SRC|DST)$")
 
 
-def _plain(value: Any) -> Any:
+def _plain_row(values: list[Any]) -> list[Any]:
+    """A result row as plain data; a relationship names its endpoints' entity ids (``_start``, ``_end``,
+    as Neo4j's do) when the row holds those nodes (``RETURN a, r, b``, or a path)."""
+    ids: dict[str, str] = {}
+    _node_ids(values, ids)
+    return [_plain(v, ids) for v in values]
+
+
+def _internal_key(ref: Any) -> str:
+    return f"{ref.get('table')}:{ref.get('offset')}" if isinstance(ref, dict) else str(ref)
+
+
+def _node_ids(value: Any, ids: dict[str, str]) -> None:
+    if isinstance(value, dict):
+        if "_ID" in value and "_SRC" not in value and isinstance(value.get("id"), str):
+            ids[_internal_key(value["_ID"])] = value["id"]
+        for v in value.values():
+            _node_ids(v, ids)
+    elif isinstance(value, list):
+        for v in value:
+            _node_ids(v, ids)
+
+
+def _plain(value: Any, ids: dict[str, str] | None = None) -> Any:
     """Query values as plain JSON-able data: nodes and relationships become dicts."""
     if isinstance(value, dict):
         if "_NODES" in value:  # a path
-            return {"nodes": [_plain(n) for n in value["_NODES"]], "relationships": [_plain(r) for r in value["_RELS"]]}
-        out = {k: _plain(v) for k, v in value.items() if not _INTERNAL.match(k) and k not in ("keys", "_LABEL")}
+            return {"nodes": [_plain(n, ids) for n in value["_NODES"]],
+                    "relationships": [_plain(r, ids) for r in value["_RELS"]]}
+        out = {k: _plain(v, ids) for k, v in value.items() if not _INTERNAL.match(k) and k not in ("keys", "_LABEL")}
         if "_LABEL" in value:
             out["_type" if "_SRC" in value else "_label"] = value["_LABEL"]
         if "props" in out:
             out.update(_props(out.pop("props")))
         if "_SRC" in value:
             out["sources"] = _sources(out.get("sources"))
+            known = ids or {}
+            out["_start"] = known.get(_internal_key(value["_SRC"]))
+            out["_end"] = known.get(_internal_key(value.get("_DST")))
         else:
             for key in ("aliases", "labels"):
                 if key in out and out[key] is None:
                     out[key] = []
         return out
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [_plain(v, ids) for v in value]
     return value
