@@ -33,7 +33,7 @@ from qa.api import errors
 from qa.api.errors import ApiError
 from qa.api.graphs import cypher_graph, neighbour_graph
 from qa.api.guard import BodyLimit, TokenAuth
-from qa.api.service import Service
+from qa.api.service import Service, cli_qa
 from qa.api.settings import ApiSettings
 from qa.data import question_from_text
 
@@ -302,9 +302,7 @@ def _tokens(s: Service, reply: Any) -> Iterator[str]:
     if gen is not None:
         yield from gen.stream(reply)
         return
-    from qa.cli_qa import reply_text
-
-    words = reply_text(reply).split(" ")
+    words = cli_qa().reply_text(reply).split(" ")
     for i, w in enumerate(words):
         yield w if i == len(words) - 1 else w + " "
 

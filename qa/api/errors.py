@@ -100,8 +100,35 @@ def install(app: FastAPI) -> None:
         hint = "see /openapi.json for the endpoints" if exc.status_code in (404, 405) else ""
         return respond(ApiError(exc.status_code, code, str(exc.detail), hint, dict(exc.headers or {})))
 
-    @app.exception_handler(Exception)
-    async def _bug(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("internal error on %s %s", request.method, request.url.path)
-        return respond(ApiError(500, "internal", "the server failed on this request (a bug); it was logged",
-                                "try again; if it persists, report it with the server log"))
+    app.add_middleware(CatchAll)
+
+
+class CatchAll:
+    """Turns an unexpected exception into a 500 in the structured form, logged with its traceback on the
+    server. (Starlette's own last-resort handler also answers, but then re-raises, and the server drops
+    the client's keep-alive connection.)"""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Any) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception:
+            log.exception("internal error on %s %s", scope.get("method"), scope.get("path"))
+            if started:  # a streamed response broke off: nothing more can be said to this client
+                return
+            response = respond(ApiError(500, "internal", "the server failed on this request (a bug); it was logged",
+                                        "try again; if it persists, report it with the server log"))
+            await response(scope, receive, send)

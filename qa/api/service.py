@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kg.config import StoreConfig
-from kg.errors import ConfigError, KGQAError
+from kg.errors import ConfigError
 from kg.store import GraphStore, open_store
 from qa.api.errors import ApiError
 from qa.api.graphs import evidence_graph
@@ -99,8 +99,7 @@ class Service:
         return load_answerer(model_dir, store=self.settings.store)
 
     def _load_resolver(self) -> Any:
-        from qa.cli_qa import load_resolver
-
+        load_resolver = cli_qa().load_resolver
         assert self.settings.model_dir is not None
         try:
             return load_resolver(self.answerer, self.settings.model_dir)
@@ -205,8 +204,10 @@ class Service:
         return out
 
 
-def user_error(exc: Exception) -> ApiError | None:
-    """The API form of a user's mistake raised deep inside (``None`` for a bug)."""
-    from qa.api.errors import from_kgqa
+def cli_qa() -> Any:
+    """The module :mod:`qa.cli_qa` (``load_resolver``, ``reply_text``), imported through :mod:`qa.cli`: the
+    two import each other, and only that order works."""
+    import qa.cli
+    import qa.cli_qa
 
-    return from_kgqa(exc) if isinstance(exc, KGQAError) else None
+    return qa.cli_qa
