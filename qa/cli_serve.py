@@ -24,12 +24,19 @@ from qa.cli_qa import MODEL_HELP
 @click.option("--ask-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True, help="Seconds.")
 @click.option("--cypher-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True, help="Seconds.")
 @click.option("--cypher-limit", type=click.IntRange(min=1), default=1000, show_default=True, help="Rows at most.")
+@click.option("--max-batch", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Concurrent questions answered in one model call at most.")
+@click.option("--batch-wait-ms", type=click.FloatRange(min=0), default=5.0, show_default=True,
+              help="How long the first waiting question waits for others to batch with.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Torch threads of the model (default: torch's, one per core).")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info")
 @click.pass_context
 @_fail_cleanly
 def serve_command(ctx: click.Context, host: str, port: int, model_dir: Path | None, token: str | None,
                   read_only: bool, max_upload_mb: float, ask_timeout: float, cypher_timeout: float,
-                  cypher_limit: int, log_level: str) -> None:
+                  cypher_limit: int, max_batch: int, batch_wait_ms: float, threads: int | None,
+                  log_level: str) -> None:
     """Serve the HTTP API and the web page (ask, chat, evidence graphs, read-only Cypher, ingestion).
 
     The graph is the store the model was trained on, unless --store/--path/--uri/--config (or
@@ -41,13 +48,18 @@ def serve_command(ctx: click.Context, host: str, port: int, model_dir: Path | No
     from qa.api.settings import ApiSettings, resolve_token
 
     obj: Context = ctx.obj
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     chosen, generated = resolve_token(host, token)
     parent = ctx.parent.params if ctx.parent is not None else {}
     explicit = any(parent.get(k) for k in ("backend", "path", "uri", "config_file")) or "KGQA_STORE" in os.environ
     settings = ApiSettings(store=obj.config if explicit else None, model_dir=model_dir or _model_dir(obj.config, "qa"),
                            host=host, token=chosen, read_only=read_only,
                            max_upload_bytes=int(max_upload_mb * 1_000_000), ask_timeout_s=ask_timeout,
-                           cypher_timeout_s=cypher_timeout, cypher_row_limit=cypher_limit)
+                           cypher_timeout_s=cypher_timeout, cypher_row_limit=cypher_limit, max_batch=max_batch,
+                           batch_wait_s=batch_wait_ms / 1000)
     click.echo(f"loading the model and the graph ({settings.model_dir}) ...", err=True)
     service = Service(settings)
     where = service.store_config.path if service.store_config.backend == "embedded" else service.store_config.uri

@@ -109,8 +109,9 @@ function layout(cy, rings = false) {
     cy.layout({ name: "concentric", animate: false, padding: 30, minNodeSpacing: 28,
                 concentric: (node) => RING[node.data("role")] || 2, levelWidth: () => 1 }).run();
   } else {
-    cy.layout({ name: "cose", animate: false, randomize: false, nodeRepulsion: () => 400000,
-                idealEdgeLength: () => 110, numIter: 1000, fit: true, padding: 30 }).run();
+    cy.layout({ name: "cose", animate: false, randomize: false, nodeRepulsion: () => 40000,
+                idealEdgeLength: () => 60, edgeElasticity: () => 200, gravity: 2, numIter: 1000, fit: true,
+                padding: 30 }).run();
   }
 }
 
@@ -271,9 +272,29 @@ $("#chat-new").addEventListener("click", async () => {
 let cypherView = "table";
 let lastCypher = null;
 
+// a node as (name), a relationship as [:TYPE], a path as (a)-[:T]->(b); the whole value on hover
+function shortText(v) {
+  if (Array.isArray(v)) return "[" + v.map(shortText).join(", ") + "]";
+  if (v && typeof v === "object") {
+    if (Array.isArray(v.nodes) && Array.isArray(v.relationships)) {
+      let s = shortText(v.nodes[0]);
+      v.relationships.forEach((r, i) => {
+        const next = v.nodes[i + 1];
+        const forward = !r._start || r._start === (v.nodes[i] || {}).id;
+        s += forward ? `-[:${r._type}]->${shortText(next)}` : `<-[:${r._type}]-${shortText(next)}`;
+      });
+      return s;
+    }
+    if (typeof v.id === "string" && ("_label" in v || "_labels" in v)) return `(${v.name || v.id})`;
+    if ("_type" in v) return `[:${v._type}]`;
+    return JSON.stringify(v);
+  }
+  return String(v);
+}
+
 function cell(v) {
   if (v === null || v === undefined) return el("td", { class: "muted", text: "null" });
-  if (typeof v === "object") return el("td", {}, el("code", { text: JSON.stringify(v) }));
+  if (typeof v === "object") return el("td", { title: JSON.stringify(v, null, 1) }, el("code", { text: shortText(v) }));
   return el("td", { text: String(v) });
 }
 
