@@ -432,6 +432,19 @@ def test_cypher_with_parameters(store: GraphStore) -> None:
     assert ids.rows == [["m:diamonds"], ["p:frobe"]]
 
 
+def test_cypher_relationships_name_their_endpoints(store: GraphStore) -> None:
+    """Returned relationships carry ``_type``, ``_start`` and ``_end`` (entity ids), alone or in a path,
+    so that a client can draw them (the API's graph view)."""
+    store.upsert(film_batch())
+    row = store.cypher("MATCH (m:Entity {id: $id})-[r:DIRECTED_BY]->(p) RETURN m, r, p", {"id": "m:goldfinger"}).rows[0]
+    assert (row[1]["_type"], row[1]["_start"], row[1]["_end"]) == ("DIRECTED_BY", "m:goldfinger", "p:hamilton")
+    assert row[0]["id"] == "m:goldfinger" and row[2]["id"] == "p:hamilton"
+    [[path]] = store.cypher("MATCH p = (:Entity {id: $d})<-[:DIRECTED_BY]-(:Entity {id: $m}) RETURN p",
+                            {"d": "p:hamilton", "m": "m:goldfinger"}).rows
+    assert [n["id"] for n in path["nodes"]] == ["p:hamilton", "m:goldfinger"]
+    assert (path["relationships"][0]["_start"], path["relationships"][0]["_end"]) == ("m:goldfinger", "p:hamilton")
+
+
 def test_cypher_row_limit_truncates(store: GraphStore) -> None:
     store.upsert(Batch(relations=[Relation("hub", "r", f"n{i:02d}") for i in range(12)]))
     capped = store.cypher("MATCH (n:Entity) RETURN n.id ORDER BY n.id", limit=5)
