@@ -135,12 +135,15 @@ class FusionOutput:
     hop_logits: ``(B, max_hops)`` the question's predicted hop count (index 0 = 1 hop).
     relation_weights: ``(B, max_hops, 2R)`` per-step relation weights (``r`` forward, ``R + r`` reverse).
     propagated: ``(N,)`` the message-passing score ``p_hop`` in ``[0, 1]`` (zeros for ``no_graph``).
+    node_states: ``(N, d)`` each node's state after the GNN and the fusion layers (the fused KG memory
+        the dialogue head attends to; the projected names for ``no_graph``).
     """
 
     scores: Tensor
     hop_logits: Tensor
     relation_weights: Tensor
     propagated: Tensor
+    node_states: Tensor | None = None
 
 
 def dense(x: Tensor, batch: Tensor, num_graphs: int) -> tuple[Tensor, Tensor]:
@@ -265,7 +268,7 @@ class KGFusionModel(nn.Module):
             s = (self.node_out(x) * self.q_out(q)[g.batch]).sum(-1) / cfg.hidden ** 0.5  # (N,)
             k = cfg.max_hops
             return FusionOutput(s.masked_fill(g.is_topic, NEG), hop_logits,
-                                x.new_zeros(b, k, 2 * self.num_relations), torch.zeros_like(s))
+                                x.new_zeros(b, k, 2 * self.num_relations), torch.zeros_like(s), x)
 
         n = self.gnn(x, g.edge_index, g.edge_type) if self.gnn is not None else x       # (N, d)
         n_dense, n_mask = dense(n, g.batch, b)                                           # (B, M, d), (B, M)
@@ -301,7 +304,7 @@ class KGFusionModel(nn.Module):
         if cfg.state_score:
             scores = scores + self.beta * (self.node_out(n) * self.q_out(q)[g.batch]).sum(-1) / cfg.hidden ** 0.5
         scores = scores.masked_fill(g.is_topic, NEG)                                     # (N,)
-        return FusionOutput(scores, hop_logits, torch.stack(weights, 1), p_hop)
+        return FusionOutput(scores, hop_logits, torch.stack(weights, 1), p_hop, n)
 
     def extra_repr(self) -> str:
         c = self.config

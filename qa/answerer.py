@@ -128,7 +128,7 @@ class FusionAnswerer:
         ex = build_examples(qs, self.graph, self.tokens, self.subgraph_config, None, topics=topics, texts=texts,
                             hops=hops, retriever=self.retriever, token_states=states, relation_scores=rel_scores)
         snap, preds = self.graph.snapshot, []
-        rows: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        rows: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
         sizes = np.diff(ex.node_ptr)
         # batches of similar subgraph sizes: the fusion layers pad every subgraph to the batch's largest
         idx = sorted((i for i in range(len(qs)) if sizes[i] > 0), key=lambda i: int(sizes[i]))
@@ -139,15 +139,16 @@ class FusionAnswerer:
             scores, topic = res.scores.cpu().numpy(), fb.is_topic.cpu().numpy()
             starts = np.searchsorted(fb.batch.cpu().numpy(), np.arange(len(chunk) + 1))
             rw = res.relation_weights.cpu().numpy()
+            states = res.node_states.float().cpu().numpy() if res.node_states is not None else None
             for j, i in enumerate(chunk):
                 a, b = starts[j], starts[j + 1]
                 order, probs = rank(scores[a:b], topic[a:b])
-                rows[i] = (order, probs, rw[j])
+                rows[i] = (order, probs, rw[j], states[a:b] if states is not None else None)
         for i, q in enumerate(qs):
             if i not in rows:
                 preds.append(Prediction(q.text, topics[i], [], []))
                 continue
-            order, probs, rw = rows[i]
+            order, probs, rw, node_states = rows[i]
             nodes = ex.nodes(i)
             ids = [snap.node_ids[int(nodes[j])] for j in order[: self.head.ranked]]
             local_ids = [snap.node_ids[int(n)] for n in nodes]
@@ -158,12 +159,21 @@ class FusionAnswerer:
                                 snap.relations, self.head.paths_per_answer, self.head.beam)
             answers = [Answer(local_ids[j], snap.names[snap.index_of[local_ids[j]]], float(p), ev[j])
                        for j, p in zip(chosen, probs, strict=False)]
-            preds.append(Prediction(q.text, topics[i], list(zip(ids, probs[: len(ids)].tolist(), strict=True)),
-                                    answers))
+            pred = Prediction(q.text, topics[i], list(zip(ids, probs[: len(ids)].tolist(), strict=True)), answers)
+            if node_states is not None:
+                pred.memory = _memory(pred, local_ids, node_states)
+            preds.append(pred)
         per = (time.perf_counter() - start) / max(1, len(qs))
         for p in preds:
             p.seconds = per
         return preds
+
+
+def _memory(pred: Prediction, local_ids: list[str], states: np.ndarray) -> dict[str, np.ndarray]:
+    """The node states of the prediction's topics, answers and evidence-path entities."""
+    keep = set(pred.topics) | {a.entity_id for a in pred.answers}
+    keep |= {e for a in pred.answers for ev in a.evidence for st in ev.steps for e in (st.head, st.tail)}
+    return {e: states[j] for j, e in enumerate(local_ids) if e in keep}
 
 
 def _int8_copy(model: torch.nn.Module) -> torch.nn.Module:

@@ -479,12 +479,13 @@ def similar(obj: Context, entity_text: str, k: int, model_dir: Path | None, as_j
             click.echo("          path: " + " ; ".join(f"({h})-[:{t}]->({tl})" for h, t, tl in r.path))
 
 
-from qa.cli_qa import ask_command, chat_command, eval_command, train_command  # noqa: E402  (they use the helpers above)
+from qa.cli_qa import ask_command, chat_command, eval_command, train_command, train_dialogue_command  # noqa: E402  (they use the helpers above)
 
 cli.add_command(train_command)
 cli.add_command(eval_command)
 cli.add_command(ask_command)
 cli.add_command(chat_command)
+cli.add_command(train_dialogue_command)
 
 from qa.cli_serve import serve_command  # noqa: E402
 

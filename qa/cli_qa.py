@@ -9,11 +9,13 @@ nothing), snapshots the store, precomputes the frozen inputs, trains and writes 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from kg.errors import ConfigError
 from qa.cli import Context, _fail_cleanly, _model_dir
 
 MODEL_HELP = "Folder of the trained QA model (default: beside the store, where kgqa train writes it)."
@@ -193,26 +195,13 @@ def _path_text(steps: list[Any], start: str, name: Any) -> str:
 
 
 def load_resolver(answerer: Any, model_dir: Path) -> Any:
-    """The reference resolver beside the model, fitted (and saved there) from the model's own
-    training questions when there is none yet (a few seconds)."""
-    from qa.conversation import ReferenceResolver, training_examples
-    from qa.data import load_questions
-    from qa.dialogue_data import split_dialogues
+    """The reference resolver beside the model (:func:`qa.conversation.resolver_for`), as a CLI error."""
+    from qa.conversation import resolver_for
 
-    path = model_dir / "resolver.json"
-    if path.is_file():
-        return ReferenceResolver.load(path)
-    cfg = json.loads((model_dir / "config.json").read_text()).get("train", {})
-    questions = [q for f in cfg.get("questions", []) if Path(f).is_file() for q in load_questions(f)]
-    snap = answerer.graph.snapshot
-    train, _ = split_dialogues(questions, snap)
-    examples = training_examples(train, snap, answerer.graph.signature)
-    if not examples:
-        raise click.ClickException("no dialogues can be built from the model's training questions to fit the "
-                                   "reference resolver; follow-ups need one (see qa/dialogue_data.py)")
-    resolver = ReferenceResolver.fit(examples, snap.relations)
-    resolver.save(path)
-    return resolver
+    try:
+        return resolver_for(answerer, model_dir)
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from e
 
 
 CHAT_HELP = "commands: /evidence (paths and Cypher of the last answers), /reset, /history, /quit"
@@ -222,14 +211,17 @@ CHAT_HELP = "commands: /evidence (paths and Cypher of the last answers), /reset,
 @click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help=MODEL_HELP)
 @click.option("--answers", "shown", type=click.IntRange(min=1), default=5, show_default=True,
               help="Answers listed per reply.")
+@click.option("--head", "head_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The dialogue head's folder (default: MODEL/dialogue when there is one).")
+@click.option("--no-head", is_flag=True, help="Reply with the answer list, without the dialogue head.")
 @click.pass_obj
 @_fail_cleanly
-def chat_command(obj: Context, model_dir: Path | None, shown: int) -> None:
+def chat_command(obj: Context, model_dir: Path | None, shown: int, head_dir: Path | None, no_head: bool) -> None:
     """Talk to the graph: questions and follow-ups ("who directed it?", "what else did that person
     write?") resolved against the conversation, answered by the QA model. Reads lines from stdin.
 
-    The reply lists the answers the model found (this is the QA head speaking; the generative
-    dialogue head is not built yet).
+    With a trained dialogue head (`kgqa train-dialogue`) the reply is written by it, token by token
+    as generated; without one, the reply lists the answers the QA model found.
     """
     from qa.answerer import load_answerer
     from qa.conversation import Conversation
@@ -237,7 +229,9 @@ def chat_command(obj: Context, model_dir: Path | None, shown: int) -> None:
     model_dir = model_dir or _model_dir(obj.config, "qa")
     answerer = load_answerer(model_dir)
     chat = Conversation(answerer, load_resolver(answerer, model_dir))
-    click.echo(f"kgqa chat over {answerer.graph.snapshot.num_nodes:,} entities; {CHAT_HELP}")
+    head = None if no_head else load_head(head_dir or model_dir / "dialogue", answerer, required=head_dir is not None)
+    who = "the dialogue head" if head is not None else "answer lists (no dialogue head: kgqa train-dialogue)"
+    click.echo(f"kgqa chat over {answerer.graph.snapshot.num_nodes:,} entities, replies by {who}; {CHAT_HELP}")
     last = None
     while True:
         try:
@@ -265,7 +259,67 @@ def chat_command(obj: Context, model_dir: Path | None, shown: int) -> None:
             continue
         reply = chat.ask(line)
         last = reply.prediction
-        click.echo(reply_text(reply, shown))
+        if head is None:
+            click.echo(reply_text(reply, shown))
+            continue
+        note = resolution_note(reply)
+        if note:
+            click.echo(note)
+        for piece in head.stream(reply):
+            click.echo(piece, nl=False)
+            sys.stdout.flush()
+        click.echo()
+
+
+def load_head(folder: Path, answerer: Any, required: bool) -> Any:
+    """The dialogue head in ``folder`` (``None`` when there is none and none was asked for)."""
+    from qa.dialogue_head import DialogueHead
+
+    if not (folder / "dialogue_head.json").is_file():
+        if required:
+            raise click.ClickException(f"no dialogue head in {folder}: train one with `kgqa train-dialogue`")
+        return None
+    torch_threads()
+    return DialogueHead.load(folder, answerer.graph.snapshot)
+
+
+def torch_threads() -> None:
+    """One thread per reply unless told otherwise (KGQA_THREADS): small matrices, lowest latency."""
+    import os
+
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("KGQA_THREADS", "1")))
+
+
+def resolution_note(reply: Any) -> str:
+    """``(it = Heat)``: what a follow-up was taken to be about, when it did not name it."""
+    res = reply.resolution
+    if res.how == "reference":
+        return f"({res.expression} = {res.topic})"
+    if res.how == "ellipsis":
+        return f"(still about {res.topic})"
+    return ""
+
+
+@click.command("train-dialogue")
+@click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help=MODEL_HELP)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for the head (default: MODEL/dialogue).")
+@click.option("--dialogues", type=click.IntRange(min=1), default=1200, show_default=True,
+              help="Training dialogues played through the QA model.")
+@click.option("--budget-minutes", type=click.FloatRange(min=0.1), default=30.0, show_default=True)
+@click.pass_obj
+@_fail_cleanly
+def train_dialogue_command(obj: Context, model_dir: Path | None, out_dir: Path | None, dialogues: int,
+                           budget_minutes: float) -> None:
+    """Fine-tune the dialogue head (SmolLM2-135M-Instruct with gated cross-attention on the KG memory,
+    LoRA) on dialogues built from the QA model's training questions (qa/dialogue_train.py)."""
+    from qa.dialogue_train import DialogueTrainConfig, train
+
+    model_dir = model_dir or _model_dir(obj.config, "qa")
+    train(DialogueTrainConfig(qa_model=str(model_dir), out_dir=str(out_dir) if out_dir else None,
+                              dialogues=dialogues, budget_minutes=budget_minutes))
 
 
 def reply_text(reply: Any, shown: int = 5) -> str:

