@@ -36,3 +36,14 @@ def test_compose_brings_up_neo4j_and_the_api_with_volumes() -> None:
     assert "build: ." in api and "condition: service_healthy" in api and "KGQA_STORE: neo4j" in api
     assert "kgqa-data:/data" in api and "kgqa-models:/models" in api and "serve" in api
     assert "kgqa serve" in (ROOT / "Dockerfile").read_text() or '"serve"' in (ROOT / "Dockerfile").read_text()
+
+
+def test_kgqa_serve_is_a_command() -> None:
+    from click.testing import CliRunner
+
+    from qa.cli import cli
+
+    result = CliRunner().invoke(cli, ["serve", "--help"])
+    assert result.exit_code == 0
+    for option in ("--host", "--port", "--model", "--token", "--read-only", "--max-upload-mb"):
+        assert option in result.output
