@@ -25,7 +25,7 @@ from fastapi import FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.concurrency import run_in_threadpool
 
 from kg.cypher_guard import check_read_only
 from kg.readers.formats import EXTENSIONS, FORMATS
@@ -173,7 +173,7 @@ def create_app(settings: ApiSettings, service: Service | None = None) -> FastAPI
             return StreamingResponse(_events(s, reply, resolution, answers, session_id),
                                      media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        text = "".join(await run_in_threadpool(lambda: list(_tokens(s, reply))))
+        text = "".join([piece async for piece in _pieces(s, reply)])
         return {"session": session_id, "turn": turn_no, "resolution": resolution, "answers": answers,
                 "reply": text.strip()}
 
@@ -311,13 +311,38 @@ def _sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
+async def _pieces(s: Service, reply: Any) -> AsyncIterator[str]:
+    """The reply's pieces as they are made. Generation runs on the service's one generator thread (a
+    generative head keeps per-reply state, so replies are made one at a time); a client that leaves early
+    does not stop it, nor block the next reply."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+
+    def produce() -> None:
+        try:
+            for piece in _tokens(s, reply):
+                loop.call_soon_threadsafe(queue.put_nowait, ("piece", piece))
+            loop.call_soon_threadsafe(queue.put_nowait, ("end", None))
+        except Exception as exc:
+            loop.call_soon_threadsafe(queue.put_nowait, ("error", exc))
+
+    s.generator_pool.submit(produce)
+    while True:
+        kind, value = await queue.get()
+        if kind == "end":
+            return
+        if kind == "error":
+            raise value
+        yield value
+
+
 async def _events(s: Service, reply: Any, resolution: dict[str, Any], answers: dict[str, Any],
                   session_id: str) -> AsyncIterator[str]:
     yield _sse("resolution", resolution)
     yield _sse("answers", answers)
     text: list[str] = []
     try:
-        async for piece in iterate_in_threadpool(_tokens(s, reply)):
+        async for piece in _pieces(s, reply):
             text.append(piece)
             yield _sse("token", {"text": piece})
     except Exception:  # a generator bug: the client gets an error event, the log the traceback

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import tempfile
 import threading
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,7 @@ class Service:
         self.store_config = settings.store or (self.answerer.graph.store if self.answerer is not None
                                                else StoreConfig.load(None))
         self.store = LockedStore(open_store(self.store_config, read_only=settings.read_only))
+        self.generator_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kgqa-reply")
         self.worker = ModelWorker(self.answerer, settings.queue_size, settings.max_batch, settings.batch_wait_s)
         self.sessions = Sessions(settings.max_sessions, settings.session_ttl_s)
         self._tmp = None
@@ -81,6 +82,7 @@ class Service:
 
     def close(self) -> None:
         self.jobs.close()
+        self.generator_pool.shutdown(wait=False, cancel_futures=True)
         self.worker.close()
         self.store.raw.close()
         if self._tmp is not None:

@@ -37,7 +37,8 @@ class ApiSettings:
         host: the address the server binds; a non-loopback host requires ``token``.
         token: the bearer token clients must send (``Authorization: Bearer ...``); ``None`` on
             loopback: no authentication.
-        generator: optional :class:`ReplyGenerator` for chat replies (default: the QA head's words).
+        generator: optional :class:`ReplyGenerator` for chat replies (default: the QA head's words); its
+            replies are made one at a time, on one thread.
         max_body_bytes / max_upload_bytes: request size limits (JSON bodies / ``/ingest`` uploads).
         ask_timeout_s: how long a question may wait and run before a 504.
         queue_size: questions waiting for the model before new ones get a 503.
