@@ -10,38 +10,15 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
 from kg.config import StoreConfig
-from kg.errors import KGQAError
-from kg.store import GraphStore, open_store
+from qa.cli_base import Context, _fail_cleanly, _model_dir
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample" / "metaqa_sample.txt"
-
-
-class Context:
-    def __init__(self, config: StoreConfig) -> None:
-        self.config = config
-
-    def open(self, read_only: bool = False) -> GraphStore:
-        return open_store(self.config, read_only=read_only)
-
-
-def _fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except KGQAError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
-
-    wrapper.__name__ = fn.__name__
-    wrapper.__doc__ = fn.__doc__
-    return wrapper
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -392,13 +369,6 @@ def _table(columns: list[str], rows: list[list[Any]]) -> str:
 
 def _cell(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-
-
-def _model_dir(config: StoreConfig, name: str) -> Path:
-    """Where models trained on the store ``config`` names live (inside an embedded store's folder)."""
-    if config.backend == "embedded":
-        return Path(config.path) / "models" / name
-    return Path(config.path).parent / f"models-{config.backend}-{config.database}" / name
 
 
 @cli.command()

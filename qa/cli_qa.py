@@ -16,7 +16,8 @@ from typing import Any
 import click
 
 from kg.errors import ConfigError
-from qa.cli import Context, _fail_cleanly, _model_dir
+from qa.cli_base import Context, _fail_cleanly, _model_dir
+from qa.replies import reply_text
 
 MODEL_HELP = "Folder of the trained QA model (default: beside the store, where kgqa train writes it)."
 
@@ -322,15 +323,3 @@ def train_dialogue_command(obj: Context, model_dir: Path | None, out_dir: Path |
                               dialogues=dialogues, budget_minutes=budget_minutes))
 
 
-def reply_text(reply: Any, shown: int = 5) -> str:
-    """The chat's reply: what the question was taken to be about, then the answers (or that there are none)."""
-    res, pred = reply.resolution, reply.prediction
-    about = {"reference": f" ({res.expression!r} = {res.topic})",
-             "ellipsis": f" (still about {res.topic})"}.get(res.how, "")
-    if res.topic is None and not pred.topics:
-        return "I found no entity of the graph in that question; name it, or put it in [brackets]."
-    if not pred.answers:
-        return f"The graph holds no answer to that{about}."
-    names = [a.name for a in pred.answers[:shown]]
-    more = f" and {len(pred.answers) - shown} more" if len(pred.answers) > shown else ""
-    return f"{', '.join(names)}{more}{about}"

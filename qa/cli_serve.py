@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from qa.cli import Context, _fail_cleanly, _model_dir
+from qa.cli_base import Context, _fail_cleanly, _model_dir
 from qa.cli_qa import MODEL_HELP
 
 

@@ -182,3 +182,17 @@ def grounding(text: str, reply: Any, snapshot: Any, finder: NameFinder) -> Groun
         toks = _WORD.findall(text)
         top = any(toks[i:i + len(top_toks)] == top_toks for i in range(len(toks)))
     return Grounding(mentioned, unsupported, top)
+
+
+def reply_text(reply: Any, shown: int = 5) -> str:
+    """The chat's reply: what the question was taken to be about, then the answers (or that there are none)."""
+    res, pred = reply.resolution, reply.prediction
+    about = {"reference": f" ({res.expression!r} = {res.topic})",
+             "ellipsis": f" (still about {res.topic})"}.get(res.how, "")
+    if res.topic is None and not pred.topics:
+        return "I found no entity of the graph in that question; name it, or put it in [brackets]."
+    if not pred.answers:
+        return f"The graph holds no answer to that{about}."
+    names = [a.name for a in pred.answers[:shown]]
+    more = f" and {len(pred.answers) - shown} more" if len(pred.answers) > shown else ""
+    return f"{', '.join(names)}{more}{about}"

@@ -33,7 +33,7 @@ from qa.api import errors
 from qa.api.errors import ApiError
 from qa.api.graphs import cypher_graph, neighbour_graph
 from qa.api.guard import BodyLimit, TokenAuth
-from qa.api.service import Service, cli_qa
+from qa.api.service import Service
 from qa.api.settings import ApiSettings
 from qa.data import question_from_text
 
@@ -297,12 +297,14 @@ def _resolution_json(res: Any, s: Service) -> dict[str, Any]:
 
 def _tokens(s: Service, reply: Any) -> Iterator[str]:
     """The reply's text in pieces: the generator's (the dialogue head) when the server has one, else the
-    words of the QA head's reply (:func:`qa.cli_qa.reply_text`)."""
+    words of the QA head's reply (:func:`qa.replies.reply_text`)."""
     gen = s.settings.generator
     if gen is not None:
         yield from gen.stream(reply)
         return
-    words = cli_qa().reply_text(reply).split(" ")
+    from qa.replies import reply_text
+
+    words = reply_text(reply).split(" ")
     for i, w in enumerate(words):
         yield w if i == len(words) - 1 else w + " "
 

@@ -101,7 +101,8 @@ class Service:
         return load_answerer(model_dir, store=self.settings.store)
 
     def _load_resolver(self) -> Any:
-        load_resolver = cli_qa().load_resolver
+        from qa.conversation import resolver_for as load_resolver
+
         assert self.settings.model_dir is not None
         try:
             return load_resolver(self.answerer, self.settings.model_dir)
@@ -204,12 +205,3 @@ class Service:
                 out += f" <-[{s.relation}]- {self.name(s.head)}"
                 current = s.head
         return out
-
-
-def cli_qa() -> Any:
-    """The module :mod:`qa.cli_qa` (``load_resolver``, ``reply_text``), imported through :mod:`qa.cli`: the
-    two import each other, and only that order works."""
-    import qa.cli
-    import qa.cli_qa
-
-    return qa.cli_qa

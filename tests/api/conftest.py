@@ -36,7 +36,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
     import torch
 
     from qa.answerer import load_answerer
-    from qa.api.service import cli_qa
+    from qa.conversation import resolver_for
     from qa.train import train
 
     folder = tmp_path_factory.mktemp("api-model")
@@ -49,7 +49,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
         train(cfg)
         run = Path(cfg.output_dir)
         answerer = load_answerer(run)
-        resolver = cli_qa().load_resolver(answerer, run)
+        resolver = resolver_for(answerer, run)
     finally:
         torch.set_num_threads(before)
     return TinyModel(run, kb, files, answerer, resolver)

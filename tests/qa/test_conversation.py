@@ -127,3 +127,27 @@ def test_a_conversation_with_a_trained_model(film_graph, tmp_path: Path) -> None
     assert third.resolution.how == "reference" and third.resolution.topic == said
     chat.ask("what genre is [Film 4]")
     assert len(chat.history) == 2                                     # bounded
+
+    # the Python session object: the same conversation, replies streamed (no head: the answer list;
+    # a head, even an untrained tiny one, writes them token by token from the KG memory the answerer kept)
+    from qa.dialogue_head import DialogueHead, DialogueHeadConfig
+    from qa.session import ChatSession
+
+    session = ChatSession.load(tmp_path / "run", use_head=False)
+    turn = session.ask("who directed [Film 3]")
+    assert turn.text.startswith(turn.reply.prediction.answers[0].name)
+    assert turn.reply.prediction.memory and "Film 3" in turn.reply.prediction.memory
+    follow = session.ask("when was it released")
+    assert follow.reply.resolution.topic == "Film 3"
+    assert len(session.history) == 2 and json.loads(json.dumps(session.to_dict()))["history"]
+
+    from tests.qa.test_dialogue_head import tiny_lm_folder
+
+    cfg = DialogueHeadConfig(base=str(tiny_lm_folder(tmp_path / "lm")), memory_dim=32, xattn_layers=[1],
+                             lora_layers=1, lora_r=2, max_new_tokens=5)
+    DialogueHead(cfg).save(tmp_path / "run" / "dialogue")
+    session = ChatSession.load(tmp_path / "run")
+    assert session.head is not None
+    pieces = list(session.stream("who directed [Film 3]"))
+    assert session.last is not None and session.last.text == "".join(pieces).strip()
+    assert session.last.reply.prediction.answers

@@ -39,9 +39,10 @@ def test_reference_replies_state_the_answers_over_their_evidence(snap) -> None:
                 [("Heat", [Step("Heat", "DIRECTED_BY", "Michael Mann")]),
                  ("Thief", [Step("Thief", "DIRECTED_BY", "Michael Mann")])])
     assert reference_reply(rev, snap) == "Michael Mann directed Heat and Thief."
-    two = reply("films with the director of Heat", "Heat",
-                [("Thief", [Step("Heat", "DIRECTED_BY", "Michael Mann"), Step("Thief", "DIRECTED_BY", "Michael Mann")])])
-    assert reference_reply(two, snap) == "Thief. For example, Michael Mann directed Heat, and Michael Mann directed Thief."
+    path = [Step("Heat", "DIRECTED_BY", "Michael Mann"), Step("Thief", "DIRECTED_BY", "Michael Mann")]
+    two = reply("films with the director of Heat", "Heat", [("Thief", path)])
+    assert reference_reply(two, snap) == ("Thief. For example, Michael Mann directed Heat, "
+                                          "and Michael Mann directed Thief.")
     assert reference_reply(reply("who wrote Heat", "Heat", []), snap) == "The graph holds no answer to that about Heat."
     assert reference_reply(reply("who wrote it", None, []), snap).startswith("I could not find")
     assert name_list([f"F{i}" for i in range(8)]) == "F0, F1, F2, F3, F4 and 3 more"
@@ -60,13 +61,12 @@ def test_grounding_finds_names_that_the_evidence_does_not_hold(snap) -> None:
     assert finder.find("Romeo and Juliet is up there") == ["Romeo and Juliet"]
 
 
-@pytest.fixture(scope="module")
-def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_lm_folder(folder: Path) -> Path:
+    """A tiny random Llama (2 layers, width 64) with SmolLM2's real tokenizer, saved in ``folder``."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from qa.dialogue_head import bundled_tokenizer
 
-    folder = tmp_path_factory.mktemp("tiny_lm")
     tok = bundled_tokenizer()
     torch.manual_seed(0)
     cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
@@ -76,6 +76,11 @@ def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     LlamaForCausalLM(cfg).save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_lm_folder(tmp_path_factory.mktemp("tiny_lm"))
 
 
 @pytest.mark.usefixtures("one_torch_thread")
