@@ -16,3 +16,22 @@ def pick_device(requested: str | None = None) -> Any:
     if str(requested).startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device {requested!r} asked for, but torch sees no CUDA GPU here: use --device cpu")
     return torch.device(str(requested))
+
+
+def int8_copy(model: Any, inplace: bool = False) -> Any:
+    """``model`` with its linear layers dynamically quantised to int8 (a copy unless ``inplace``), for
+    CPU inference; ``model`` itself where this torch cannot quantise (the eager quantisation API is
+    deprecated upstream)."""
+    import copy
+    import warnings
+
+    import torch
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            target = model if inplace else copy.deepcopy(model)
+            out = torch.ao.quantization.quantize_dynamic(target, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+            return target if out is None else out
+    except (AttributeError, RuntimeError, NotImplementedError):  # pragma: no cover - depends on the torch build
+        return model

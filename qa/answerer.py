@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from encoders.device import pick_device
+from encoders.device import int8_copy, pick_device
 from encoders.fusion import KGFusionModel
 from encoders.text import TextEncoderConfig
 from kg.config import StoreConfig
@@ -53,7 +53,7 @@ class FusionAnswerer:
         self._names = torch.from_numpy(graph.name_vectors)
         self.scoring_model = tokens.encoder.model
         if quantize_scoring and str(device) == "cpu":
-            self.scoring_model = _int8_copy(tokens.encoder.model)
+            self.scoring_model = int8_copy(tokens.encoder.model)
 
     def __repr__(self) -> str:
         return (f"FusionAnswerer(model={self.model.config.mode}, nodes={self.graph.snapshot.num_nodes:,}, "
@@ -174,20 +174,6 @@ def _memory(pred: Prediction, local_ids: list[str], states: np.ndarray) -> dict[
     keep = set(pred.topics) | {a.entity_id for a in pred.answers}
     keep |= {e for a in pred.answers for ev in a.evidence for st in ev.steps for e in (st.head, st.tail)}
     return {e: states[j] for j, e in enumerate(local_ids) if e in keep}
-
-
-def _int8_copy(model: torch.nn.Module) -> torch.nn.Module:
-    """A dynamically quantised (int8 linear layers) copy of ``model``; ``model`` itself where this torch
-    cannot quantise (the eager quantisation API is deprecated upstream)."""
-    import copy
-    import warnings
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8)
-    except (AttributeError, RuntimeError, NotImplementedError):  # pragma: no cover - depends on the torch build
-        return model
 
 
 def load_answerer(checkpoint_dir: str | Path, device: str | None = None, kb: str | None = None,

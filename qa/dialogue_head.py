@@ -293,8 +293,10 @@ class DialogueHead(nn.Module):
         return out
 
     @classmethod
-    def load(cls, model_dir: str | Path, snapshot: Any = None, merge: bool = True) -> DialogueHead:
-        """A trained head from ``model_dir``; LoRA merged into the LM for speed unless ``merge=False``."""
+    def load(cls, model_dir: str | Path, snapshot: Any = None, merge: bool = True, int8: bool = True) -> DialogueHead:
+        """A trained head from ``model_dir``; LoRA merged into the LM for speed unless ``merge=False``, and
+        the linear layers inside the LM (its own, and the feed-forward layers of the cross-attention blocks)
+        dynamically quantised to int8 unless ``int8=False`` (for the CPU; bench/dialogue.py compares)."""
         from safetensors.torch import load_file
 
         d = Path(model_dir)
@@ -313,6 +315,10 @@ class DialogueHead(nn.Module):
         if merge and head.lora:
             head.lm = head.lm.merge_and_unload()
             head.lora = False
+        if int8 and not head.lora:
+            from encoders.device import int8_copy
+
+            int8_copy(head.lm, inplace=True)
         head.eval()
         head.snapshot = snapshot
         return head
