@@ -17,6 +17,7 @@ import click
 
 from kg.errors import ConfigError
 from qa.cli_base import Context, _fail_cleanly, _model_dir
+from qa.evidence import path_text
 from qa.replies import reply_text
 
 MODEL_HELP = "Folder of the trained QA model (default: beside the store, where kgqa train writes it)."
@@ -171,7 +172,7 @@ def render_prediction(pred: Any, snapshot: Any, shown: int = 5, max_answers: int
         for j, ev in enumerate(kept):
             start = next((t for t in pred.topics if ev.steps and t in (ev.steps[0].head, ev.steps[0].tail)),
                          pred.topics[0])
-            lines.append(f"    evidence ({ev.score:.2f}): {_path_text(ev.steps, start, name)}")
+            lines.append(f"    evidence ({ev.score:.2f}): {path_text(ev.steps, start, name)}")
             if j == 0:
                 lines.append(f"      cypher: {ev.cypher}   params {json.dumps(ev.params, ensure_ascii=False)}")
     if len(pred.answers) > max_answers:
@@ -179,20 +180,6 @@ def render_prediction(pred: Any, snapshot: Any, shown: int = 5, max_answers: int
     if len(pred.ranked) > len(pred.answers):
         lines.append("  ranked: " + ", ".join(f"{name(e)} {s:.3f}" for e, s in pred.ranked[:shown]))
     return "\n".join(lines)
-
-
-def _path_text(steps: list[Any], start: str, name: Any) -> str:
-    """``Up -[DIRECTED_BY]-> Pete Docter <-[DIRECTED_BY]- Inside Out``: from ``start`` (the topic), each
-    step in its stored direction."""
-    out, current = name(start), start
-    for s in steps:
-        if s.head == current:
-            out += f" -[{s.relation}]-> {name(s.tail)}"
-            current = s.tail
-        else:
-            out += f" <-[{s.relation}]- {name(s.head)}"
-            current = s.head
-    return out
 
 
 def load_resolver(answerer: Any, model_dir: Path) -> Any:

@@ -281,3 +281,17 @@ def relation_path_cypher(path: RelationPath) -> str:
     where = " AND ".join(f"n{i}.id <> $topic" for i in range(1, len(path) + 1))
     return (f"MATCH {''.join(parts)} WHERE {where} "
             f"RETURN n{len(path)}.id AS answer, count(*) AS paths ORDER BY paths DESC, answer")
+
+
+def path_text(steps: Sequence[Step], start: str, name: Any) -> str:
+    """``Up -[DIRECTED_BY]-> Pete Docter <-[DIRECTED_BY]- Inside Out``: from ``start`` (the topic), each
+    step in its stored direction; ``name(entity_id)`` gives what is printed."""
+    out, current = name(start), start
+    for s in steps:
+        if s.head == current:
+            out += f" -[{s.relation}]-> {name(s.tail)}"
+            current = s.tail
+        else:
+            out += f" <-[{s.relation}]- {name(s.head)}"
+            current = s.head
+    return out

@@ -27,6 +27,7 @@ from qa.api.jobs import Jobs
 from qa.api.sessions import Sessions
 from qa.api.settings import ApiSettings
 from qa.api.worker import ModelWorker, Overloaded
+from qa.evidence import path_text
 from qa.types import Prediction
 
 log = logging.getLogger("kgqa.api")
@@ -196,12 +197,4 @@ class Service:
                 "seconds": pred.seconds, "note": note, "graph": evidence_graph(pred, self.name, answers, paths)}
 
     def path_text(self, steps: list[Any], start: str) -> str:
-        out, current = self.name(start), start
-        for s in steps:
-            if s.head == current:
-                out += f" -[{s.relation}]-> {self.name(s.tail)}"
-                current = s.tail
-            else:
-                out += f" <-[{s.relation}]- {self.name(s.head)}"
-                current = s.head
-        return out
+        return path_text(steps, start, self.name)
