@@ -112,3 +112,18 @@ def test_chat_resolves_follow_ups_and_takes_commands(tmp_path: Path) -> None:
     assert "when was that film released  ->  when was [Film 3] released  [reference]" in out
     assert "cypher: MATCH p = " in out and "(conversation reset)" in out
     assert (tmp_path / "g" / "models" / "qa" / "resolver.json").exists()      # fitted once, kept beside the model
+
+    # with a dialogue head beside the model, the reply is the head's, streamed; --no-head lists answers
+    from qa.dialogue_head import DialogueHead, DialogueHeadConfig
+    from tests.qa.test_dialogue_head import tiny_lm_folder
+
+    cfg = DialogueHeadConfig(base=str(tiny_lm_folder(tmp_path / "lm")), memory_dim=32, xattn_layers=[1],
+                             lora_layers=1, lora_r=2, max_new_tokens=4)
+    DialogueHead(cfg).save(tmp_path / "g" / "models" / "qa" / "dialogue")
+    result = CliRunner().invoke(cli, [*store, "chat"], input="who directed [Film 3]\nwho acted in it\n")
+    assert result.exit_code == 0, result.output
+    assert "replies by the dialogue head" in result.output and "(it = Film 3)" in result.output
+    result = CliRunner().invoke(cli, [*store, "chat", "--no-head"], input="who directed [Film 3]\n")
+    assert "replies by answer lists" in result.output
+    result = CliRunner().invoke(cli, [*store, "chat", "--head", str(tmp_path / "nothing")], input="")
+    assert result.exit_code != 0 and "train one with `kgqa train-dialogue`" in result.output
