@@ -21,7 +21,19 @@ relation whose stored tails are numbers (``RELEASE_YEAR``) only takes a number a
 a relation between names never does (*released by MGM* is no release year). An entity the graph
 already knows must be of a kind seen on that side of the type (*Dwan directed Shirley Temple*: an
 actor is not what ``DIRECTED_BY`` heads); conjuncts (*starring A, B and C*) are never related to
-each other; sentences over ``max_tokens`` tokens (lists, tables) are skipped.
+each other; sentences over ``max_tokens`` tokens (lists, tables) are skipped, and so is a relation whose
+mentions and trigger lie on different lines (a heading or list items the parser glued into one sentence).
+
+Beyond the verb's own arguments: coordinated verbs share the subject, object or agent one of them lacks
+(*written and directed by Y*, *Y wrote and directed X*); a participle's noun is its argument even as the
+object of a preposition (*according to the Achilleid, written by Statius*). For a type named ``X_BY`` the
+agent noun of its trigger (``leader``, ``director``, ``writer``, ``owner``) states it too: the noun names
+the doer (*Labor leader Simon Crean*, *Kemakeza, the leader of the Alliance Party*) and what it is about
+heads the relation; not when the noun is qualified away (*deputy*, *former*), has a common-noun modifier
+of its own (*speech writer*), or the modifier is a place or a people (*Chicago director*: an origin).
+Hedged events (*potentially directed*), possessors (*rejected Arafat's bid*), a conjunct that follows the
+clause (*the Lab, directed by X, and Kokoro*), an apposition past a clause, and fragments of a name that
+NER cut or split (*Jaish* of *Jaish-e-Mohammad*, *Pelican* + *Point Nudist Resort*) give nothing.
 """
 
 from __future__ import annotations
@@ -35,6 +47,14 @@ from kg.store.base import GraphStore
 _MODALS = {"could", "might", "may", "would", "should", "must"}
 _UNREALISED = {"plan", "threaten", "try", "want", "seek", "intend", "hope", "attempt", "vow", "refuse", "fail", "aim",
                "expect", "consider", "propose", "deny"}
+# Adverbs that hedge a statement ("potentially directed by", "reportedly killed"): nothing is asserted.
+_HEDGES = {"potentially", "possibly", "reportedly", "allegedly", "apparently", "probably", "perhaps", "supposedly",
+           "presumably", "likely", "maybe"}
+# Words that make an agent noun name someone who does not (or not yet) do the deed ("deputy leader").
+_NOT_THE_AGENT = {"deputy", "vice", "assistant", "former", "future", "potential", "possible", "would-be", "alleged",
+                  "suspected", "ex", "co"}
+# NER labels of a noun modifier that says where someone is from rather than what they act on.
+_ORIGINS = {"GPE", "LOC", "NORP"}
 _FUNCTION_WORDS = {"by", "has", "have", "is", "in", "of", "the", "a", "an", "to", "on", "at", "for", "with", "actors",
                    "actor", "tags"}
 
@@ -73,6 +93,17 @@ def trigger_lemmas(relation_types: Sequence[str], lemmatize: Callable[[str], str
     return triggers
 
 
+def agent_nouns(triggers: dict[str, str]) -> dict[str, str]:
+    """Agent noun → relationship type, for the types named ``X_BY`` (``lead`` → ``leader`` for ``LED_BY``,
+    ``direct`` → ``director``, ``write`` → ``writer``): the noun names the doer, who is the tail."""
+    nouns: dict[str, str] = {}
+    for lemma, rel in triggers.items():
+        if rel.endswith("_BY"):
+            for suffix in ("er", "r", "or"):
+                nouns.setdefault(lemma + suffix, rel)
+    return nouns
+
+
 class RelationExtractor:
     """Finds typed relations between linked mentions with dependency-path triggers.
 
@@ -93,6 +124,7 @@ class RelationExtractor:
         self._side_cache: dict[tuple[str, str], tuple[frozenset[str], frozenset[tuple[str, str]]]] = {}
         types = [t for t in store.relation_types() if t != "MENTIONS"]
         self.triggers = trigger_lemmas(types, self._lemma)
+        self.agent_nouns = agent_nouns(self.triggers)
         self._direction_cache: dict[tuple[str, str], str | None] = {}
         self._value_cache: dict[str, bool] = {}
 
@@ -114,20 +146,30 @@ class RelationExtractor:
         heads = []
         for m in mentions:
             char_span = doc.char_span(m.start, m.end, alignment_mode="expand")
-            if char_span is not None:
+            if char_span is not None and not _cut_name(doc.text, m.start, m.end):
                 heads.append((m, char_span.root))
+        heads = _drop_split_names(doc.text, heads)
         found: dict[tuple[str, str, str], ExtractedRelation] = {}
         for i, (m1, r1) in enumerate(heads):
             for m2, r2 in heads[i + 1:]:
                 if m1.entity_id == m2.entity_id or _conjuncts(r1, r2):
                     continue  # "starring A, B and C": A, B and C fill one role together
                 for tok in _path(r1, r2)[1:-1]:
-                    rel = self.triggers.get(tok.lemma_.lower())
-                    if rel is None or not _asserted(tok):
-                        continue
-                    direction = self._direction(rel, m1, m2, r1, r2, tok)
+                    lemma = tok.lemma_.lower()
+                    if tok.pos_ == "NOUN" and lemma in self.agent_nouns:
+                        rel = self.agent_nouns[lemma]
+                        direction = _agent_noun_direction(m1, m2, r1, r2, tok)
+                    else:
+                        rel = self.triggers.get(lemma)  # type: ignore[assignment]
+                        if rel is None or not _asserted(tok):
+                            continue
+                        direction = self._direction(rel, m1, m2, r1, r2, tok)
                     if direction is None:
                         continue
+                    lo = min(m1.start, m2.start, tok.idx)
+                    hi = max(m1.end, m2.end, tok.idx + len(tok))
+                    if "\n" in doc.text[lo:hi]:
+                        continue  # lines the parser glued together (a heading, list items) are not one statement
                     head, tail = direction
                     if self._numeric_tails(rel) != _is_number(tail.text):
                         continue  # "released by MGM" is no RELEASE_YEAR; a year is no director
@@ -136,7 +178,8 @@ class RelationExtractor:
                     found.setdefault((head.entity_id, rel, tail.entity_id), ExtractedRelation(
                         head.entity_id, rel, tail.entity_id, tok.lemma_.lower(),
                         span.start_char, span.end_char))  # type: ignore[attr-defined]
-                    break
+                    # no break: coordinated triggers on one path each state their relation
+                    # ("written and directed by Y")
         return list(found.values())
 
     def _direction(self, rel: str, m1: LinkedSpan, m2: LinkedSpan, r1: Any, r2: Any,
@@ -236,6 +279,67 @@ def _conjuncts(a: Any, b: Any) -> bool:
     return bool(top(a).i == top(b).i and (a.dep_ == "conj" or b.dep_ == "conj"))
 
 
+def _cut_name(text: str, start: int, end: int) -> bool:
+    """Whether the mention ``text[start:end]`` is part of a hyphenated name that NER cut ("Jaish" of
+    "Jaish-e-Mohammad"): such a fragment names nothing."""
+    after = text[end:end + 2]
+    before = text[max(start - 2, 0):start]
+    return (len(after) == 2 and after[0] == "-" and after[1].isalpha()) or (
+        len(before) == 2 and before[1] == "-" and before[0].isalpha())
+
+
+def _drop_split_names(text: str, heads: list[tuple[LinkedSpan, Any]]) -> list[tuple[LinkedSpan, Any]]:
+    """Mentions minus those that are pieces of one name NER split in two ("Pelican" + "Point Nudist
+    Resort"): two mentions side by side, the first a compound of a word of the second."""
+    split: set[int] = set()
+    for a, (m1, r1) in enumerate(heads):
+        for b, (m2, _) in enumerate(heads):
+            gap = text[m1.end:m2.start] if m1.end <= m2.start else "x"
+            if (a != b and not gap.strip() and "\n" not in gap and r1.dep_ == "compound"
+                    and m2.start <= r1.head.idx < m2.end):
+                split |= {a, b}
+    return [h for k, h in enumerate(heads) if k not in split]
+
+
+def _agent_noun_role(token: Any, noun: Any) -> str | None:
+    """How ``token`` relates to an agent noun (``leader``, ``director``): ``"agent"`` when the noun
+    describes it ("Labor leader Simon Crean", "Simon Crean, the leader of Labor", "Crean is the leader"),
+    ``"patient"`` when it is what the noun is about ("Labor leader", "the leader of Labor", "Labor's leader")."""
+    if token.head.i == noun.i and token.dep_ in ("compound", "poss") and token.i < noun.i:
+        return "patient"
+    if token.dep_ == "pobj" and token.head.lower_ == "of" and token.head.head.i == noun.i:
+        return "patient"
+    if noun.dep_ in ("compound", "appos") and noun.head.i == token.i:
+        return "agent"
+    if token.dep_ == "appos" and token.head.i == noun.i:
+        return "agent"
+    if (noun.dep_ == "attr" and token.dep_ == "nsubj" and token.head.i == noun.head.i
+            and noun.head.lemma_ == "be"):
+        return "agent"
+    return None
+
+
+def _agent_noun_direction(m1: LinkedSpan, m2: LinkedSpan, r1: Any, r2: Any,
+                          noun: Any) -> tuple[LinkedSpan, LinkedSpan] | None:
+    """(head, tail) of an ``X_BY`` relation stated by an agent noun: the patient heads, the agent is the tail.
+    A noun qualified as not the doer ("deputy leader", "former leader") or negated states nothing."""
+    if any(c.lower_ in _NOT_THE_AGENT or c.dep_ == "neg" for c in noun.children):
+        return None
+    if any(c.dep_ == "compound" and c.pos_ == "NOUN" and c.i not in (r1.i, r2.i) for c in noun.children):
+        return None  # "Nixon's speech writer Safire": what he writes is speeches, not Nixon
+    roles = (_agent_noun_role(r1, noun), _agent_noun_role(r2, noun))
+    for m, r, role in ((m1, r1, roles[0]), (m2, r2, roles[1])):
+        if role == "patient" and r.dep_ == "compound" and (m.label is None or m.label in _ORIGINS):
+            # "Flight Director": a common word that names a film in the graph is no patient;
+            # "Chicago director", "Texan director": a place or a people says where the doer is from
+            return None
+    if roles == ("patient", "agent"):
+        return m1, m2
+    if roles == ("agent", "patient"):
+        return m2, m1
+    return None
+
+
 def _is_number(text: str) -> bool:
     """"1994", "7.5", "1,200": a value rather than a name."""
     t = text.strip().replace(",", "")
@@ -260,6 +364,8 @@ def _asserted(trigger: Any) -> bool:
     for child in trigger.children:
         if child.dep_ == "neg" or (child.dep_ == "aux" and child.lower_ in _MODALS):
             return False
+        if child.dep_ == "advmod" and child.lower_ in _HEDGES:
+            return False  # "potentially directed by", "reportedly killed"
     head = trigger
     while head.dep_ in ("xcomp", "conj") and head.head.i != head.i:
         head = head.head
@@ -271,12 +377,55 @@ def _asserted(trigger: Any) -> bool:
 def _syntactic_role(token: Any, trigger: Any, rel_words: frozenset[str] = frozenset()) -> str | None:
     """How ``token`` hangs off ``trigger``: subject, passive subject, object or agent (``None``: not an argument).
 
+    A possessor is not an argument (*rejected Arafat's bid*: the bid was rejected). A conjunct that
+    follows the trigger's clause is not what the clause describes (*the Lab, directed by X, and Kokoro*).
+    Coordinated verbs share what one of them lacks (*written and directed by X*, *wrote and directed X*).
+
     (spaCy makes a new Token object on each access: tokens are compared by index.)
     """
+    role = _own_role(token, trigger, rel_words)
+    if role is not None:
+        return role
+    # "X was written and directed by Y", "a film produced and directed by Y": a later conjunct
+    # without a subject of its own takes the subject (or the described noun) of the first.
+    own = {c.dep_ for c in trigger.children}
+    if trigger.dep_ == "conj" and trigger.head.pos_ in ("VERB", "AUX") and not own & {"nsubj", "nsubjpass"}:
+        shared = _own_role(token, trigger.head, rel_words)
+        if shared in ("subj", "subjpass"):
+            return shared
+    # "Y wrote and directed X", "X was written and directed by Y": an earlier conjunct without an
+    # object or agent takes the later one's, when that one has no subject of its own.
+    if not own & {"dobj", "agent"}:
+        for conj in trigger.children:
+            between = [c for c in trigger.children if trigger.i < c.i < conj.i]
+            if conj.dep_ == "conj" and conj.pos_ == "VERB" and conj.i > trigger.i and not any(
+                    c.dep_ in ("nsubj", "nsubjpass") for c in conj.children) and all(
+                    c.dep_ in ("cc", "punct", "advmod") for c in between):
+                # only "V1 and V2 X": in "wrote daily to Elsa and adopted Margot" Margot was adopted
+                shared = _own_role(token, conj, rel_words)
+                if shared in ("obj", "agent") and _attached_to(token, conj):
+                    return shared
+    return None
+
+
+def _attached_to(token: Any, verb: Any) -> bool:
+    """Whether ``token`` is (through prepositions and conjuncts) a dependent of ``verb`` itself."""
     tok = token
-    while tok.head.i != tok.i and tok.head.i != trigger.i and tok.dep_ in ("pobj", "conj", "appos", "poss"):
-        if tok.dep_ == "poss" and tok.head.dep_ not in ("nsubj", "nsubjpass", "dobj", "pobj"):
-            return None
+    while tok.head.i != tok.i and tok.head.i != verb.i and tok.dep_ in ("pobj", "conj", "appos"):
+        tok = tok.head
+    return bool(tok.head.i == verb.i)
+
+
+def _own_role(token: Any, trigger: Any, rel_words: frozenset[str]) -> str | None:
+    """:func:`_syntactic_role` without the sharing between coordinated verbs."""
+    tok = token
+    while (tok.head.i != tok.i and tok.head.i != trigger.i and tok.dep_ in ("pobj", "conj", "appos")
+           and tok.i != trigger.head.i):  # "a version of Animal Farm, directed by X": Farm is what is directed
+        if tok.dep_ == "conj" and tok.head.i < trigger.i < tok.i:
+            return None  # "the Lab, directed by X, and Kokoro": Kokoro is not directed by X
+        if tok.dep_ == "appos" and any(c.dep_ in ("acl", "relcl") and tok.head.i < c.i < tok.i
+                                       for c in tok.head.children):
+            return None  # "a poem, P, first published in the periodical C": C is no apposition of P
         tok = tok.head
     if tok.head.i != trigger.i:
         if trigger.dep_ == "xcomp" and tok.head.i == trigger.head.i and tok.dep_ in ("nsubj", "nsubjpass"):

@@ -19,6 +19,8 @@ KB = [
     Relation("Yasser Arafat", "accused_by", "Ariel Sharon"),
     Relation("Sydney", "located_in", "New South Wales"),
     Relation("Kandahar", "captured_by", "Northern Alliance"),
+    Relation("Australia", "led_by", "John Howard"),
+    Relation("Ansett", "owned_by", "Air New Zealand"),
     Relation("Big", "release_year", "1988"),
     Relation("Up", "release_year", "2009"),
     Relation("Big", "written_by", "Gary Ross"),
@@ -43,15 +45,17 @@ def extractor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RelationExtr
     store.close()
 
 
-def extract(extractor: RelationExtractor, text: str, mentions: dict[str, str]) -> set[tuple[str, str, str]]:
-    """Relations of ``text`` between ``mentions`` (surface text → entity id, with an NER-like label after '/')."""
-    doc = extractor.nlp(text)  # type: ignore[operator]
+def extract(extractor: RelationExtractor, text: str, mentions: dict[str, str],
+            before: str = "") -> set[tuple[str, str, str]]:
+    """Relations of ``text`` between ``mentions`` (surface text → entity id, with an NER-like label after '/');
+    ``before``: the document's text before the sentence, which the parser sees too."""
+    doc = extractor.nlp(before + text)  # type: ignore[operator]
     spans = []
     for surface, entity in mentions.items():
         entity_id, _, label = entity.partition("/")
-        start = text.index(surface)
+        start = len(before) + text.index(surface)
         spans.append(LinkedSpan(start, start + len(surface), surface, entity_id, label or None))
-    sent = doc[:]
+    sent = doc.char_span(len(before), len(before) + len(text), alignment_mode="expand")
     return {(r.head, r.type, r.tail) for r in extractor.extract(sent, spans)}
 
 
@@ -134,3 +138,68 @@ def test_places_are_arguments_of_place_relations(extractor: RelationExtractor) -
     got = extract(extractor, "Parramatta is located in New South Wales.",  # the relation's own preposition
                   {"Parramatta": "Parramatta/GPE", "New South Wales": "New South Wales/GPE"})
     assert got == {("Parramatta", "LOCATED_IN", "New South Wales")}
+
+
+@pytest.mark.parametrize("text, mentions, expected", [
+    # An agent noun ("leader" of LED_BY, "owner" of OWNED_BY) names the doer; what it is about heads.
+    ("Labor leader Simon Crean says jobs were created.", {"Labor": "Labor/ORG", "Simon Crean": "SC/PERSON"},
+     {("Labor", "LED_BY", "SC")}),
+    ("Sir Allan Kemakeza, the parliamentary leader of the People's Alliance Party, was elected Prime Minister.",
+     {"Allan Kemakeza": "AK/PERSON", "the People's Alliance Party": "PAP/ORG"}, {("PAP", "LED_BY", "AK")}),
+    ("Blue Tongue Helicopters owner, Helen Gillies, says the company respects the findings.",
+     {"Blue Tongue Helicopters": "BTH/ORG", "Helen Gillies": "HG/PERSON"}, {("BTH", "OWNED_BY", "HG")}),
+    # Coordinated verbs share the subject, the object or the agent that one of them lacks.
+    ("Cars was written and directed by John Lasseter.", {"Cars": "Cars", "John Lasseter": "JL"},
+     {("Cars", "WRITTEN_BY", "JL"), ("Cars", "DIRECTED_BY", "JL")}),
+    ("John Lasseter wrote and directed Cars.", {"Cars": "Cars", "John Lasseter": "JL"},
+     {("Cars", "WRITTEN_BY", "JL"), ("Cars", "DIRECTED_BY", "JL")}),
+    # The noun a participle modifies is its argument, even as the object of a preposition.
+    ("According to the Achilleid, written by Statius in the 1st century AD, Thetis tried to make him immortal.",
+     {"Achilleid": "Achilleid/WORK_OF_ART", "Statius": "Statius/PERSON"}, {("Achilleid", "WRITTEN_BY", "Statius")}),
+    # A conjunct after the participle clause is not what the clause describes.
+    ("The Intelligent Robotics Lab, directed by Hiroshi Ishiguro at Osaka University, and Kokoro Co., Ltd. "
+     "have demonstrated the Actroid.", {"The Intelligent Robotics Lab": "IRL/ORG", "Hiroshi Ishiguro": "HI/PERSON",
+                                        "Kokoro Co., Ltd.": "Kokoro/ORG"}, {("IRL", "DIRECTED_BY", "HI")}),
+])
+def test_more_ways_of_stating_a_relation(extractor: RelationExtractor, text: str, mentions: dict[str, str],
+                                         expected: set[tuple[str, str, str]]) -> None:
+    assert extract(extractor, text, mentions) == expected
+
+
+@pytest.mark.parametrize("text, mentions", [
+    # A possessor is not the argument: Sharon accused the aides, not Arafat.
+    ("Sharon accused Yasser Arafat's aides of lying.", {"Sharon": "Ariel Sharon", "Yasser Arafat": "Yasser Arafat"}),
+    # A hedged event is not asserted.
+    ("In 2012, a HFR-3D version of Animal Farm potentially directed by Andy Serkis was announced.",
+     {"Animal Farm": "AF/ORG", "Andy Serkis": "AS/PERSON"}),
+    # An agent noun qualified as not the doer, or one whose own compound says what is done.
+    ("Former Labor leader Kim Beazley says jobs were created.", {"Labor": "Labor/ORG", "Kim Beazley": "KB/PERSON"}),
+    # A place or a people before an agent noun says where the doer is from.
+    ("This seventh feature by Chicago director Covert uses the digital camera.",
+     {"Chicago": "Chicago/GPE", "Covert": "Covert/PERSON"}),
+    ("President Nixon's speech writer William Safire had prepared a speech.",
+     {"Nixon": "Nixon/PERSON", "William Safire": "WS/PERSON"}),
+    # Only "V1 and V2 X" shares the object: Margot was adopted, not written.
+    ("While traveling, Einstein wrote daily to his wife Elsa and adopted stepdaughters Margot and Ilse.",
+     {"Einstein": "Einstein/PERSON", "Margot": "Margot/PERSON"}),
+    # Fragments of a name that NER cut or split are not entities.
+    ("India has accused Pakistan-based Lashkar-e-Taiba and Jaish-e-Mohammad of carrying out the attack on "
+     "December 13 at the behest of Pakistani military intelligence.",
+     {"India": "India/GPE", "Jaish": "Jaish/PERSON"}),
+    ("Pelican Point Nudist Resort owner, Rex Bakes, wants to do the same.",
+     {"Pelican": "Pelican/NORP", "Point Nudist Resort": "PNR/LOC", "Rex Bakes": "RB/PERSON"}),
+    # Lines glued into one sentence (a list, a heading) are not prose.
+    ("Gary Ross\nwrote Big.", {"Big": "Big", "Gary Ross": "Gary Ross"}),
+])
+def test_what_is_hedged_misattached_or_cut_is_not_extracted(extractor: RelationExtractor, text: str,
+                                                           mentions: dict[str, str]) -> None:
+    assert extract(extractor, text, mentions) == set()
+
+
+def test_an_apposition_past_a_clause_belongs_to_the_clause(extractor: RelationExtractor) -> None:
+    text = ('Bates originally wrote the words as a poem, "Pikes Peak", first published in the Fourth of July '
+            "edition of the church periodical The Congregationalist in 1895.")
+    # (this parse, with the article's previous sentence before it, hangs the periodical off the poem's title)
+    before = "The music was composed by church organist and choirmaster Samuel A. Ward.\n\n"
+    got = extract(extractor, text, {"Bates": "Bates/PERSON", "Congregationalist": "TC/ORG"}, before)
+    assert ("TC", "WRITTEN_BY", "Bates") not in got
