@@ -11,8 +11,10 @@ gated cross-attention on the fused KG memory and on the QA head's answers.
   base LM) before ``xattn_layers`` of the LM's decoder layers; LoRA on the top ``lora_layers``
   layers. Only these and the memory projection are trained (:mod:`qa.dialogue_train`); the rest of
   the LM stays frozen.
-- The LM also reads a short prompt (:func:`qa.replies.prompt_text`: the question, its topic, the
-  answers, the top answer's evidence path): names must be spelled, and only text carries spelling.
+- The LM also reads a short prompt (:func:`qa.replies.prompt_text`: the question, the entities it
+  may name with their pointers ``E0``, ``E1``..., the top answer's evidence path in pointers) and
+  writes pointers where names go; memory slot ``i`` is entity ``E<i>`` (a learned slot embedding
+  ties them), and the names are put in as the reply streams (:class:`qa.replies.Entities`).
 
 Replies stream token by token (:meth:`DialogueHead.stream`, greedy, KV cache)::
 
@@ -36,7 +38,7 @@ import torch
 from torch import Tensor, nn
 
 from kg.errors import ConfigError
-from qa.replies import prompt_text
+from qa.replies import Entities, prompt_text
 
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 ROLES = ("topic", "answer", "path")
@@ -175,6 +177,8 @@ class DialogueHead(nn.Module):
             layers[i] = _WithCrossAttention(layers[i], block, self._memory)
         self.mem_proj = nn.Linear(config.memory_dim + len(ROLES) + 1, width)
         self.null = nn.Parameter(torch.randn(1, 1, width) * 0.02)
+        self.slot_emb = nn.Embedding(config.max_memory, width)
+        nn.init.normal_(self.slot_emb.weight, std=0.02)
         self.lora = lora and config.lora_layers > 0
         if self.lora:
             from peft import LoraConfig, get_peft_model
@@ -193,26 +197,24 @@ class DialogueHead(nn.Module):
 
     # -- inputs ----------------------------------------------------------------------------------
     def memory_features(self, reply: Any) -> np.ndarray:
-        """``(k, memory_dim + 4)`` node state, role one-hot and answer probability per memory slot."""
+        """``(k, memory_dim + 4)``: per entity of the reply's pointer table (:class:`qa.replies.Entities`,
+        slot ``i`` is ``E<i>``), its fused node state, role one-hot and the QA head's probability."""
         pred = reply.prediction
         mem = pred.memory or {}
         probs = {a.entity_id: a.score for a in pred.answers}
-        order: list[tuple[str, int]] = [(t, 0) for t in pred.topics]
-        order += [(a.entity_id, 1) for a in pred.answers]
-        order += [(e, 2) for a in pred.answers for ev in a.evidence for st in ev.steps for e in (st.head, st.tail)]
-        rows, seen = [], set()
-        for e, role in order:
-            if e in seen or e not in mem:
-                continue
-            seen.add(e)
+        table = Entities.of(reply, self.snapshot) if self.snapshot is not None else None
+        ids = table.ids if table is not None else list(mem)
+        answers = {a.entity_id for a in pred.answers}
+        rows = []
+        for e in ids[: self.config.max_memory]:
             v = np.zeros(self.config.memory_dim + len(ROLES) + 1, dtype=np.float32)
-            state = np.asarray(mem[e], dtype=np.float32)[: self.config.memory_dim]
-            v[: len(state)] = state
+            if e in mem:
+                state = np.asarray(mem[e], dtype=np.float32)[: self.config.memory_dim]
+                v[: len(state)] = state
+            role = 0 if e in pred.topics or e == reply.resolution.topic else 1 if e in answers else 2
             v[self.config.memory_dim + role] = 1.0
             v[-1] = float(probs.get(e, 0.0))
             rows.append(v)
-            if len(rows) == self.config.max_memory:
-                break
         return np.stack(rows) if rows else np.zeros((0, self.config.memory_dim + len(ROLES) + 1), np.float32)
 
     def memory(self, features: Sequence[np.ndarray]) -> tuple[Tensor, Tensor]:
@@ -227,9 +229,11 @@ class DialogueHead(nn.Module):
                 x[i, : len(f)] = torch.from_numpy(f)
                 pad[i, 1: 1 + len(f)] = False
         null = self.null.expand(len(features), 1, -1)
-        return torch.cat([null, self.mem_proj(x)], 1), pad
+        slots = self.mem_proj(x) + self.slot_emb.weight[:k].unsqueeze(0)                # slot i <-> pointer E<i>
+        return torch.cat([null, slots], 1), pad
 
     def prompt_ids(self, reply: Any, snapshot: Any) -> list[int]:
+        self.snapshot = snapshot if snapshot is not None else self.snapshot
         ids = self.tokenizer.encode(prompt_text(reply, snapshot), add_special_tokens=False)
         return ids[-self.config.max_prompt_tokens:]
 
@@ -254,9 +258,11 @@ class DialogueHead(nn.Module):
     # -- generation ------------------------------------------------------------------------------
     @torch.no_grad()
     def stream(self, reply: Any, snapshot: Any | None = None) -> Iterator[str]:
-        """The reply's text, piece by piece as tokens are generated (greedy decoding)."""
+        """The reply's text, piece by piece as tokens are generated (greedy decoding). The head writes
+        pointers (``E1 directed E0.``); each piece has the names in (:class:`qa.replies.Entities`)."""
         snapshot = snapshot if snapshot is not None else self.snapshot
         ids = torch.tensor([self.prompt_ids(reply, snapshot)])
+        table = Entities.of(reply, snapshot)
         self._memory.value = self.memory([self.memory_features(reply)])
         try:
             out = self.lm(input_ids=ids, use_cache=True, logits_to_keep=1)
@@ -267,12 +273,16 @@ class DialogueHead(nn.Module):
                     break
                 made.append(nxt)
                 text = self.tokenizer.decode(made, skip_special_tokens=True)
-                if not text.endswith("\ufffd") and len(text) > len(said):  # whole characters only
-                    piece = text[len(said):]
-                    said = text
-                    yield piece.lstrip() if len(said) == len(piece) else piece
+                if not text.endswith("\ufffd"):  # whole characters only
+                    shown = table.render_stable(text).lstrip()
+                    if len(shown) > len(said) and shown.startswith(said):
+                        yield shown[len(said):]
+                        said = shown
                 out = self.lm(input_ids=torch.tensor([[nxt]]), past_key_values=past, use_cache=True)
                 past = out.past_key_values
+            final = table.render(self.tokenizer.decode(made, skip_special_tokens=True)).strip()
+            if len(final) > len(said) and final.startswith(said):
+                yield final[len(said):]
         finally:
             self._memory.value = None
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import pickle
 import random
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -41,6 +42,8 @@ class DialogueTrainConfig:
     out_dir: where the head is written (default ``<qa_model>/dialogue``).
     dialogues: training dialogues played (about 2.4 turns each); val_turns: held-out turns scored.
     no_answer / no_topic: fractions of examples turned into "no answer" / "nothing found" ones.
+    init_from: a head folder whose trained weights this run starts from (training continued on other
+        dialogues: ``seed`` picks them).
     """
 
     qa_model: str = "runs/qa/metaqa"
@@ -56,6 +59,8 @@ class DialogueTrainConfig:
     budget_minutes: float = 30.0
     threads: int = 1
     seed: int = 0
+    init_from: str | None = None
+    cache_dir: str = ".kgqa/cache/dialogue"
 
 
 @dataclass
@@ -98,7 +103,7 @@ def make_examples(head: DialogueHead, replies: list[Any], snapshot: Any) -> list
     tok = head.tokenizer
     eos = tok.eos_token_id
     return [Example(head.prompt_ids(r, snapshot),
-                    [*tok.encode(" " + reference_reply(r, snapshot), add_special_tokens=False), eos],
+                    [*tok.encode(" " + reference_reply(r, snapshot, pointers=True), add_special_tokens=False), eos],
                     head.memory_features(r)) for r in replies]
 
 
@@ -155,17 +160,31 @@ def train(config: DialogueTrainConfig) -> dict[str, Any]:
     resolver = load_resolver(answerer, qa_model)
     head_cfg = DialogueHeadConfig(**{"memory_dim": int(answerer.model.config.hidden), **config.head})
     head = DialogueHead(head_cfg)
+    if config.init_from:
+        from safetensors.torch import load_file
+
+        from qa.dialogue_head import CHECKPOINT
+
+        head.load_state_dict(load_file(str(Path(config.init_from) / CHECKPOINT)), strict=False)
     pad = head.tokenizer.pad_token_id if head.tokenizer.pad_token_id is not None else head.tokenizer.eos_token_id
 
     t0 = time.perf_counter()
-    train_d, val_d = dialogue_sets(answerer, qa_model)
-    rng.shuffle(train_d)
-    train_r = variants(play(answerer, resolver, train_d[: config.dialogues]), rng, config.no_answer, config.no_topic)
-    val_r = variants(play(answerer, resolver, val_d[: config.val_turns // 2])[: config.val_turns], random.Random(1),
-                     config.no_answer, config.no_topic)
+    # the turns played through the QA model are kept (pickled) for the next run with the same choice
+    cache = Path(config.cache_dir) / f"replies-{qa_model.resolve().name}-{config.seed}-{config.dialogues}.pkl"
+    if cache.is_file():
+        train_p, val_p = pickle.loads(cache.read_bytes())
+    else:
+        train_d, val_d = dialogue_sets(answerer, qa_model)
+        rng.shuffle(train_d)
+        train_p = play(answerer, resolver, train_d[: config.dialogues])
+        val_p = play(answerer, resolver, val_d[: config.val_turns // 2])[: config.val_turns]
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_bytes(pickle.dumps((train_p, val_p)))
+    train_r = variants(train_p, rng, config.no_answer, config.no_topic)
+    val_r = variants(val_p, random.Random(1), config.no_answer, config.no_topic)
     train_x, val_x = make_examples(head, train_r, snap), make_examples(head, val_r, snap)
     prep_s = time.perf_counter() - t0
-    print(f"{len(train_x):,} training turns from {min(config.dialogues, len(train_d)):,} dialogues, "
+    print(f"{len(train_x):,} training turns from {config.dialogues:,} dialogues, "
           f"{len(val_x)} held-out turns, prepared in {prep_s:.0f} s", flush=True)
 
     params = [p for p in head.parameters() if p.requires_grad]
@@ -219,10 +238,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0, help="which training dialogues are played (shuffle seed)")
+    ap.add_argument("--init-from", default=None, help="continue from the head in this folder")
     args = ap.parse_args(argv)
     train(DialogueTrainConfig(qa_model=args.qa_model, out_dir=args.out, dialogues=args.dialogues,
                               budget_minutes=args.budget_minutes, batch_size=args.batch_size, lr=args.lr,
-                              threads=args.threads))
+                              threads=args.threads, seed=args.seed, init_from=args.init_from))
 
 
 if __name__ == "__main__":

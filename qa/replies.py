@@ -2,17 +2,21 @@
 check that a reply asserts nothing the evidence does not hold.
 
 The dialogue head (:mod:`qa.dialogue_head`) reads a short prompt built from a :class:`qa.conversation.Reply`
-(the question, what it was resolved to, the QA head's answers and the evidence path of the top
-answer, :func:`prompt_text`) and writes the reply. Its training targets are :func:`reference_reply`:
-the answers stated as a sentence over the evidence ("Henry King directed The Black Swan."; for
-several hops, the answers and one evidence path: "Ava Gardner, Gregory Peck and 49 more. For
-example, Henry King directed The Snows of Kilimanjaro, and Ava Gardner acted in The Snows of
-Kilimanjaro."), or that the graph holds no answer.
+(:func:`prompt_text`): the question, then the entities it may name, each with a pointer (``E0`` the
+topic, ``E1``... the answers shown, then the entities on the top answer's evidence path;
+:class:`Entities`), and that path in pointers (``E0 DIRECTED_BY E1``). It writes the reply with
+pointers where names go, and :meth:`Entities.render` puts the names in: a copy mechanism, so the
+head spells no name itself and can name nothing the evidence does not hold. Its training targets
+are :func:`reference_reply` with ``pointers=True``: the answers stated as a sentence over the
+evidence ("E1 directed E0." → "Henry King directed The Black Swan."; for several hops, the answers
+and one evidence path: "Ava Gardner, Gregory Peck and 49 more. For example, Henry King directed The
+Snows of Kilimanjaro, and Ava Gardner acted in The Snows of Kilimanjaro."), or that the graph holds
+no answer.
 
 :class:`NameFinder` finds the graph's entity names in any text (case-sensitive, longest match, on
-word boundaries); :func:`grounding` uses it to check a generated reply: every entity name it
-mentions must be among the evidence's names (topics, answers, path entities), and the top answer
-must be there.
+word boundaries); :func:`grounding` uses it to check a generated reply after rendering: every entity
+name it mentions must be among the evidence's names (topics, answers, path entities), and the top
+answer must be there.
 """
 
 from __future__ import annotations
@@ -72,42 +76,89 @@ def _top_path(pred: Any) -> list[Any]:
     return list(a.evidence[0].steps) if a.evidence else []
 
 
+POINTER = re.compile(r"\bE(\d+)\b")
+_OPEN_POINTER = re.compile(r"\bE\d*$")
+
+
+@dataclass
+class Entities:
+    """The entities a reply may name, each with its pointer ``E0``, ``E1``, ...: the topic, the answers
+    shown, then the entities on the top answer's evidence path. The dialogue head writes pointers, and
+    :meth:`render` puts the names in: a reply can only name what the evidence holds."""
+
+    ids: list[str]
+    names: list[str]
+
+    @classmethod
+    def of(cls, reply: Any, snapshot: Any, shown: int = SHOWN) -> Entities:
+        pred = reply.prediction
+        topic = reply.resolution.topic or (pred.topics[0] if pred.topics else None)
+        order = [topic] if topic is not None else []
+        order += [a.entity_id for a in pred.answers[:shown]]
+        if pred.answers:
+            order += [e for s in _top_path(pred) for e in (s.head, s.tail)]
+        ids = list(dict.fromkeys(order))
+        return cls(ids, [_name(snapshot, e) for e in ids])
+
+    def ref(self, entity_id: str) -> str:
+        return f"E{self.ids.index(entity_id)}"
+
+    def render(self, text: str) -> str:
+        """``text`` with its pointers replaced by names (a pointer to no entity of the table is dropped)."""
+        out = POINTER.sub(lambda m: self.names[int(m.group(1))] if int(m.group(1)) < len(self.names) else "", text)
+        return re.sub(r"  +", " ", out)
+
+    def render_stable(self, text: str) -> str:
+        """:meth:`render` of the part of a growing ``text`` that can no longer change (not an open ``E1…``)."""
+        return self.render(_OPEN_POINTER.sub("", text))
+
+
 def prompt_text(reply: Any, snapshot: Any, shown: int = SHOWN) -> str:
-    """What the dialogue head reads (besides its KG memory): question, topic, answers, evidence."""
+    """What the dialogue head reads (besides its KG memory): the question, then the entities with their
+    pointers (topic, answers), the top answer's evidence path in pointers."""
     res, pred = reply.resolution, reply.prediction
+    ents = Entities.of(reply, snapshot, shown)
     lines = [f"question: {res.text}"]
     topic = _topic_name(reply, snapshot)
-    lines.append(f"about: {topic if topic is not None else '(nothing found)'}")
+    lines.append(f"about: E0 {topic}" if topic is not None else "about: (nothing found)")
     if pred.answers:
-        lines.append("answers: " + "; ".join(a.name for a in pred.answers[:shown])
+        lines.append("answers: " + "; ".join(f"{ents.ref(a.entity_id)} {a.name}" for a in pred.answers[:shown])
                      + (f"; ({len(pred.answers) - shown} more)" if len(pred.answers) > shown else ""))
-        steps = _top_path(pred)
-        lines.append("facts: " + "; ".join(f"{_name(snapshot, s.head)} | {s.relation} | {_name(snapshot, s.tail)}"
-                                           for s in steps))
+        rest = [i for i in ents.ids if i not in {a.entity_id for a in pred.answers[:shown]}][1:]
+        if rest:
+            lines.append("also: " + "; ".join(f"{ents.ref(e)} {_name(snapshot, e)}" for e in rest))
+        lines.append("facts: " + "; ".join(f"{ents.ref(s.head)} {s.relation} {ents.ref(s.tail)}"
+                                           for s in _top_path(pred)))
     else:
         lines.append("answers: (none)")
     return "\n".join(lines) + "\nreply:"
 
 
-def reference_reply(reply: Any, snapshot: Any, shown: int = SHOWN) -> str:
-    """The reply the dialogue head is trained to write for ``reply`` (see the module docstring)."""
+def reference_reply(reply: Any, snapshot: Any, shown: int = SHOWN, pointers: bool = False) -> str:
+    """The reply the dialogue head is trained to write for ``reply`` (see the module docstring); with
+    ``pointers``, entities appear as their pointers (``E1 directed E0.``), as the head writes them."""
     pred = reply.prediction
-    topic = _topic_name(reply, snapshot)
+    ents = Entities.of(reply, snapshot, shown)
+
+    def name(e: str) -> str:
+        return ents.ref(e) if pointers else _name(snapshot, e)
+
+    topic = reply.resolution.topic or (pred.topics[0] if pred.topics else None)
     if topic is None:
         return NO_TOPIC
     if not pred.answers:
-        return NO_ANSWER.format(topic=topic)
+        return NO_ANSWER.format(topic=name(topic))
     steps = _top_path(pred)
-    names = [a.name for a in pred.answers]
+    names = [name(a.entity_id) for a in pred.answers[:shown]]
     if len(steps) == 1:  # one hop: the answers fill the answer's slot of one sentence
         s = steps[0]
         answer_is_tail = s.tail == pred.answers[0].entity_id
-        listed = name_list(names, shown=shown)
-        h, t = (_name(snapshot, s.head), listed) if answer_is_tail else (listed, _name(snapshot, s.tail))
+        listed = name_list(names, len(pred.answers), shown=shown)
+        h, t = (name(s.head), listed) if answer_is_tail else (listed, name(s.tail))
         return phrase(s.relation).format(h=h, t=t) + "."
-    text = name_list(names, shown=shown) + "."
+    text = name_list(names, len(pred.answers), shown=shown) + "."
     if steps:
-        facts = [phrase(s.relation).format(h=_name(snapshot, s.head), t=_name(snapshot, s.tail)) for s in steps]
+        facts = [phrase(s.relation).format(h=name(s.head), t=name(s.tail)) for s in steps]
         text += " For example, " + ", and ".join(facts) + "."
     return text
 

@@ -11,7 +11,7 @@ import torch
 
 from kg.store.base import build_export
 from qa.conversation import Reply, Resolution
-from qa.replies import NameFinder, grounding, name_list, prompt_text, reference_reply
+from qa.replies import Entities, NameFinder, grounding, name_list, prompt_text, reference_reply
 from qa.types import Answer, Evidence, Prediction, Step
 from retrieval.snapshot import GraphSnapshot
 
@@ -35,6 +35,7 @@ def reply(text: str, topic: str | None, answers: list[tuple[str, list[Step]]], m
 def test_reference_replies_state_the_answers_over_their_evidence(snap) -> None:
     one = reply("who directed Heat", "Heat", [("Michael Mann", [Step("Heat", "DIRECTED_BY", "Michael Mann")])])
     assert reference_reply(one, snap) == "Michael Mann directed Heat."
+    assert reference_reply(one, snap, pointers=True) == "E1 directed E0."
     rev = reply("what did Michael Mann direct", "Michael Mann",
                 [("Heat", [Step("Heat", "DIRECTED_BY", "Michael Mann")]),
                  ("Thief", [Step("Thief", "DIRECTED_BY", "Michael Mann")])])
@@ -43,11 +44,22 @@ def test_reference_replies_state_the_answers_over_their_evidence(snap) -> None:
     two = reply("films with the director of Heat", "Heat", [("Thief", path)])
     assert reference_reply(two, snap) == ("Thief. For example, Michael Mann directed Heat, "
                                           "and Michael Mann directed Thief.")
+    assert reference_reply(two, snap, pointers=True) == "E1. For example, E2 directed E0, and E2 directed E1."
     assert reference_reply(reply("who wrote Heat", "Heat", []), snap) == "The graph holds no answer to that about Heat."
     assert reference_reply(reply("who wrote it", None, []), snap).startswith("I could not find")
     assert name_list([f"F{i}" for i in range(8)]) == "F0, F1, F2, F3, F4 and 3 more"
     p = prompt_text(two, snap)
-    assert "about: Heat" in p and "answers: Thief" in p and "Heat | DIRECTED_BY | Michael Mann" in p
+    assert "about: E0 Heat" in p and "answers: E1 Thief" in p and "also: E2 Michael Mann" in p
+    assert "facts: E0 DIRECTED_BY E2; E1 DIRECTED_BY E2" in p
+
+
+def test_pointers_render_as_the_evidence_names(snap) -> None:
+    path = [Step("Heat", "DIRECTED_BY", "Michael Mann"), Step("Thief", "DIRECTED_BY", "Michael Mann")]
+    table = Entities.of(reply("films with the director of Heat", "Heat", [("Thief", path)]), snap)
+    assert table.ids == ["Heat", "Thief", "Michael Mann"]
+    assert table.render("E2 directed E0 and E1.") == "Michael Mann directed Heat and Thief."
+    assert table.render("E7 directed E0.") == " directed Heat."              # no such entity: nothing said
+    assert table.render_stable("E2 directed E") == "Michael Mann directed "  # "E1…" may still grow
 
 
 def test_grounding_finds_names_that_the_evidence_does_not_hold(snap) -> None:
