@@ -303,7 +303,8 @@ class DialogueHead(nn.Module):
         return out
 
     @classmethod
-    def load(cls, model_dir: str | Path, snapshot: Any = None, merge: bool = True, int8: bool = False) -> DialogueHead:
+    def load(cls, model_dir: str | Path, snapshot: Any = None, merge: bool = True,
+             int8: bool | str = False) -> DialogueHead:
         """A trained head from ``model_dir``; LoRA merged into the LM for speed unless ``merge=False``, and
         the linear layers inside the LM (its own, and the feed-forward layers of the cross-attention blocks)
         dynamically quantised to int8 with ``int8=True``: 3× faster to the first token on the CPU, but on the
@@ -330,7 +331,12 @@ class DialogueHead(nn.Module):
         if int8 and not head.lora:
             from encoders.device import int8_copy
 
-            int8_copy(head.lm, inplace=True)
+            if int8 == "lower":
+                layers = head.lm.model.layers
+                for i in range(len(layers) - max(cfg.lora_layers, len(layers) - min(head.xattn_at))):
+                    layers[i] = int8_copy(layers[i], inplace=True)
+            else:
+                int8_copy(head.lm, inplace=True)
         head.eval()
         head.snapshot = snapshot
         return head
