@@ -196,14 +196,13 @@ class DialogueHead(nn.Module):
         return [i for i in self.tokenizer.encode("\n", add_special_tokens=False)][:1]
 
     # -- inputs ----------------------------------------------------------------------------------
-    def memory_features(self, reply: Any) -> np.ndarray:
+    def memory_features(self, reply: Any, snapshot: Any) -> np.ndarray:
         """``(k, memory_dim + 4)``: per entity of the reply's pointer table (:class:`qa.replies.Entities`,
         slot ``i`` is ``E<i>``), its fused node state, role one-hot and the QA head's probability."""
         pred = reply.prediction
         mem = pred.memory or {}
         probs = {a.entity_id: a.score for a in pred.answers}
-        table = Entities.of(reply, self.snapshot) if self.snapshot is not None else None
-        ids = table.ids if table is not None else list(mem)
+        ids = Entities.of(reply, snapshot).ids
         answers = {a.entity_id for a in pred.answers}
         rows = []
         for e in ids[: self.config.max_memory]:
@@ -233,7 +232,6 @@ class DialogueHead(nn.Module):
         return torch.cat([null, slots], 1), pad
 
     def prompt_ids(self, reply: Any, snapshot: Any) -> list[int]:
-        self.snapshot = snapshot if snapshot is not None else self.snapshot
         ids = self.tokenizer.encode(prompt_text(reply, snapshot), add_special_tokens=False)
         return ids[-self.config.max_prompt_tokens:]
 
@@ -263,7 +261,7 @@ class DialogueHead(nn.Module):
         snapshot = snapshot if snapshot is not None else self.snapshot
         ids = torch.tensor([self.prompt_ids(reply, snapshot)])
         table = Entities.of(reply, snapshot)
-        self._memory.value = self.memory([self.memory_features(reply)])
+        self._memory.value = self.memory([self.memory_features(reply, snapshot)])
         try:
             out = self.lm(input_ids=ids, use_cache=True, logits_to_keep=1)
             past, made, said = out.past_key_values, [], ""

@@ -104,7 +104,7 @@ def make_examples(head: DialogueHead, replies: list[Any], snapshot: Any) -> list
     eos = tok.eos_token_id
     return [Example(head.prompt_ids(r, snapshot),
                     [*tok.encode(" " + reference_reply(r, snapshot, pointers=True), add_special_tokens=False), eos],
-                    head.memory_features(r)) for r in replies]
+                    head.memory_features(r, snapshot)) for r in replies]
 
 
 def batch(examples: list[Example], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[np.ndarray]]:

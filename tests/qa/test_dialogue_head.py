@@ -114,7 +114,7 @@ def test_the_head_reads_its_kg_memory_and_streams(tiny_base: Path, snap, tmp_pat
     # gates start at 0: the untrained head is the base LM, whatever its memory
     ids = torch.tensor([head.prompt_ids(a, snap)])
     with torch.no_grad():
-        head._memory.value = head.memory([head.memory_features(a)])
+        head._memory.value = head.memory([head.memory_features(a, snap)])
         out = head.lm(input_ids=ids).logits
         head._memory.value = None
         base_only.lm.load_state_dict({k: v for k, v in head.lm.get_base_model().state_dict().items()
@@ -127,7 +127,7 @@ def test_the_head_reads_its_kg_memory_and_streams(tiny_base: Path, snap, tmp_pat
     tok = head.tokenizer
     targets = {"alpha": a, "omega": b}
     examples = [Example(head.prompt_ids(r, snap), [*tok.encode(" " + t, add_special_tokens=False), tok.eos_token_id],
-                        head.memory_features(r)) for t, r in targets.items()]
+                        head.memory_features(r, snap)) for t, r in targets.items()]
     params = [p for p in head.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=3e-3)
     for _ in range(150):
