@@ -19,6 +19,7 @@ load fast and a re-load idempotent.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Sequence
 from functools import lru_cache
@@ -52,6 +53,10 @@ _NODE_DDL = (
     "labels STRING[], keys STRING[], props STRING)"
 )
 _NODE_COLS = "n.id, n.name, n.aliases, n.labels, n.keys, n.props"
+# Below this many new rows a batch is written with CREATE, not COPY: each COPY into a large table kept
+# ~16 MB of the process's memory (the MetaQA graph; 20 COPYs of 5 nodes: +316 MB, 20 CREATEs: +0.1 MB),
+# which a text ingest, one small batch per document, ran into by the thousand.
+COPY_MIN_ROWS = 2_000
 
 
 class EmbeddedStore(GraphStore):
@@ -61,6 +66,9 @@ class EmbeddedStore(GraphStore):
         path: folder of the store; created if missing.
         read_only: open the database files read-only (several readers may share them).
         threads: worker threads of the database (0: all cores).
+        buffer_pool_mb: the database's page cache; default ``KGQA_BUFFER_POOL_MB`` or a quarter of the
+            machine's memory. The database's own default is 80% of it, and it keeps what it has cached:
+            ingesting 1,435 small documents one by one into the MetaQA graph grew the process past 17 GB.
     """
 
     name = "embedded"
@@ -68,7 +76,8 @@ class EmbeddedStore(GraphStore):
     # size), so batches are large: 200k triples take ~300 MB of Python objects.
     default_batch_size = 200_000
 
-    def __init__(self, path: str | Path, *, read_only: bool = False, threads: int = 0) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False, threads: int = 0,
+                 buffer_pool_mb: int | None = None) -> None:
         import ladybug
 
         self.path = Path(path)
@@ -80,7 +89,7 @@ class EmbeddedStore(GraphStore):
         try:
             # We checkpoint ourselves, after each batch (see write()).
             self._db = ladybug.Database(str(self.path / DB_FILE), read_only=read_only, max_num_threads=threads,
-                                        auto_checkpoint=False)
+                                        auto_checkpoint=False, buffer_pool_size=_buffer_pool_bytes(buffer_pool_mb))
         except RuntimeError as exc:
             msg = str(exc).splitlines()[0]
             if "lock" in msg.lower():
@@ -127,10 +136,14 @@ class EmbeddedStore(GraphStore):
                 f"UNWIND $ids AS i MATCH (n:Entity {{id: i}}) RETURN {_NODE_COLS}",
                 {"ids": list(prep.nodes.keys() | prep.endpoint_ids)})}
             plan = plan_write(prep, existing)
-            if plan.new_nodes:
+            if len(plan.new_nodes) >= COPY_MIN_ROWS:
                 frame = pa.table(_node_columns(plan.new_nodes), schema=_NODE_SCHEMA)  # noqa: F841 (read by COPY)
                 self._conn.execute("COPY Entity FROM frame")
-                result.nodes_created += len(plan.new_nodes)
+            elif plan.new_nodes:
+                self._run("UNWIND $rows AS r CREATE (n:Entity {id: r.id, name: r.name, aliases: r.aliases, "
+                          "labels: r.labels, keys: r.keys, props: r.props})",
+                          {"rows": [_node_params(r, nulls=True) for r in plan.new_nodes]})
+            result.nodes_created += len(plan.new_nodes)
             changed = [m for row in plan.known_nodes if (m := merge_stored(_stored(existing[row.id]), row))]
             if changed:
                 self._run(
@@ -172,7 +185,12 @@ class EmbeddedStore(GraphStore):
                 props = {**_props(old[1]), **e.props}
                 if sources != stored_sources or props != _props(old[1]):
                     changed.append({"h": e.h, "t": e.t, "sources": _json_list(sources), "props": _json(props)})
-        if fresh:
+        if 0 < len(fresh) < COPY_MIN_ROWS:
+            self._run(f"UNWIND $rows AS r MATCH (a:Entity {{id: r.h}}), (b:Entity {{id: r.t}}) "
+                      f"CREATE (a)-[:`{rel}` {{sources: r.sources, props: r.props}}]->(b)",
+                      {"rows": [{"h": e.h, "t": e.t, "sources": _json_list(e.sources), "props": _json(e.props)}
+                                for e in fresh]})
+        elif fresh:
             frame = pa.table(  # noqa: F841 (read by COPY)
                 {"from": [e.h for e in fresh], "to": [e.t for e in fresh],
                  "sources": [_json_list(e.sources) for e in fresh], "props": [_json(e.props) for e in fresh]},
@@ -354,6 +372,26 @@ _NODE_SCHEMA = pa.schema([("id", pa.string()), ("name", pa.string()), ("aliases"
 _EDGE_SCHEMA = pa.schema([("from", pa.string()), ("to", pa.string()), ("sources", pa.string()), ("props", pa.string())])
 
 
+def _buffer_pool_bytes(mb: int | None) -> int:
+    """The page cache in bytes: ``mb``, else ``KGQA_BUFFER_POOL_MB``, else a quarter of the memory."""
+    if mb is None:
+        env = os.environ.get("KGQA_BUFFER_POOL_MB", "").strip()
+        if env:
+            try:
+                mb = int(env)
+            except ValueError:
+                raise StoreUnavailable(f"KGQA_BUFFER_POOL_MB={env!r} is not a whole number of megabytes") from None
+    if mb is None:
+        try:
+            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            return 0   # the database's own default
+        return max(256 << 20, total // 4)
+    if mb < 64:
+        raise StoreUnavailable(f"a page cache of {mb} MB is too small for the embedded store; give it 64 MB or more")
+    return mb << 20
+
+
 def _json(d: dict[str, Any]) -> str | None:
     """Properties as JSON text; NULL when there are none (cheaper to load and store)."""
     return json.dumps(d, sort_keys=True, ensure_ascii=False) if d else None
@@ -389,9 +427,10 @@ def _node_columns(rows: list[NodeRow]) -> dict[str, list[Any]]:
     }
 
 
-def _node_params(r: NodeRow) -> dict[str, Any]:
-    return {"id": r.id, "name": r.name, "aliases": r.aliases, "labels": r.labels, "keys": r.keys,
-            "props": _json(r.props)}
+def _node_params(r: NodeRow, nulls: bool = False) -> dict[str, Any]:
+    """``r`` as query parameters; with ``nulls``, no aliases or labels as NULL (as COPY stores them)."""
+    return {"id": r.id, "name": r.name, "aliases": r.aliases or None if nulls else r.aliases,
+            "labels": r.labels or None if nulls else r.labels, "keys": r.keys, "props": _json(r.props)}
 
 
 def _stored(row: list[Any]) -> NodeRow:

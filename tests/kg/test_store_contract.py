@@ -90,6 +90,33 @@ def test_relation_round_trip_keeps_properties_and_sources(store: GraphStore) -> 
     assert out["STARRED_ACTORS", "p:frobe"].properties == {"order": 2}
 
 
+def test_a_large_batch_and_a_small_one_store_the_same(store: GraphStore) -> None:
+    """Backends may write large batches another way than small ones (the embedded store bulk-loads
+    2,000 rows or more and creates fewer one by one): what is read back must not tell them apart."""
+    def batch(prefix: str, n: int) -> Batch:
+        ents = [Entity(f"{prefix}{i}", f"{prefix.upper()} {i}", ["alias"] if i % 3 == 0 else [],
+                       ["film"] if i % 2 else [], {"n": i, "tags": ["a", "b"]} if i % 4 else {}) for i in range(n)]
+        rels = [Relation(f"{prefix}{i}", "next", f"{prefix}{i + 1}", {"w": i} if i % 2 else {}, [f"{prefix}.txt"])
+                for i in range(n - 1)]
+        return Batch(entities=ents, relations=rels)
+
+    big, small = store.upsert(batch("big", 2_500)), store.upsert(batch("small", 6))
+    assert (big.nodes_created, big.relationships_created) == (2_500, 2_499)
+    assert (small.nodes_created, small.relationships_created) == (6, 5)
+    for i in range(5):
+        b, s = store.get_entity(f"big{i}"), store.get_entity(f"small{i}")
+        assert b is not None and s is not None
+        assert (b.aliases, b.labels, b.properties) == (s.aliases, s.labels, s.properties)
+        (rb,), (rs,) = store.neighbours(f"big{i}", "out"), store.neighbours(f"small{i}", "out")
+        assert (rb.type, rb.properties) == (rs.type, rs.properties)
+        assert rs.sources == ["small.txt"] and rb.sources == ["big.txt"]
+    settle(store)
+    assert {e.id for e in store.find_by_name("SMALL 3")} == {"small3"}
+    assert {e.id for e in store.find_by_name("big 3")} == {"big3"}
+    again = store.upsert(batch("small", 6))
+    assert (again.nodes_created, again.relationships_created) == (0, 0)
+
+
 def test_same_batch_twice_creates_nothing_the_second_time(store: GraphStore) -> None:
     store.upsert(film_batch())
     before = store.stats().as_dict()
