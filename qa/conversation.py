@@ -296,16 +296,13 @@ def training_examples(dialogues: Sequence[Any], snapshot: Any, signature: np.nda
 def resolver_for(answerer: Any, model_dir: str | Path) -> ReferenceResolver:
     """The reference resolver beside the model, fitted (and saved there) from the model's own
     training questions when there is none yet (a few seconds)."""
-    from qa.data import load_questions
-    from qa.dialogue_data import split_dialogues
+    from qa.dialogue_data import model_dialogues
 
     path = Path(model_dir) / "resolver.json"
     if path.is_file():
         return ReferenceResolver.load(path)
-    cfg = json.loads((Path(model_dir) / "config.json").read_text()).get("train", {})
-    questions = [q for f in cfg.get("questions", []) if Path(f).is_file() for q in load_questions(f)]
     snap = answerer.graph.snapshot
-    train, _ = split_dialogues(questions, snap)
+    train, _ = model_dialogues(snap, model_dir)
     examples = training_examples(train, snap, answerer.graph.signature)
     if not examples:
         raise ConfigError("no dialogues can be built from the model's training questions to fit the "

@@ -173,6 +173,20 @@ def split_dialogues(questions: Sequence[Question], snapshot: GraphSnapshot,
     return build_dialogues(train_q, snapshot, seed), build_dialogues(val_q, snapshot, seed + 1)
 
 
+def model_dialogues(snapshot: GraphSnapshot, model_dir: str | Path) -> tuple[list[Dialogue], list[Dialogue]]:
+    """The training and held-out dialogues (:func:`split_dialogues`) of the questions the QA model in
+    ``model_dir`` was trained on (its ``config.json``)."""
+    from kg.errors import ConfigError
+    from qa.data import load_questions
+
+    cfg = json.loads((Path(model_dir) / "config.json").read_text()).get("train", {})
+    files = [f for f in cfg.get("questions", []) if Path(f).is_file()]
+    if not files:
+        raise ConfigError(f"the questions {model_dir} was trained on are not here ({cfg.get('questions')}); "
+                          "the dialogue set is built from them")
+    return split_dialogues([q for f in files for q in load_questions(f)], snapshot)
+
+
 def write_dialogues(dialogues: Iterable[Dialogue], path: str | Path) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)

@@ -254,38 +254,140 @@ class DialogueHead(nn.Module):
         return {n: t.detach().contiguous() for n, t in self.state_dict().items() if n in names}
 
     # -- generation ------------------------------------------------------------------------------
+    constrained: bool = True   # keep each reply inside the language of true replies (qa.reply_grammar)
+    candidates: int = 64       # tokens tried, best first, for one that keeps the reply true
+    last_text: str = ""        # the last reply in pointers, as the head wrote it
+    last_stats: dict[str, Any] | None = None   # LM steps, tokens fed without a choice, fallback, true replies
+
     @torch.no_grad()
-    def stream(self, reply: Any, snapshot: Any | None = None) -> Iterator[str]:
-        """The reply's text, piece by piece as tokens are generated (greedy decoding). The head writes
-        pointers (``E1 directed E0.``); each piece has the names in (:class:`qa.replies.Entities`)."""
+    def stream(self, reply: Any, snapshot: Any | None = None, constrained: bool | None = None) -> Iterator[str]:
+        """The reply's text, piece by piece as tokens are generated (greedy decoding, KV cache). The head
+        writes pointers (``E1 directed E0.``); each piece has the names in (:class:`qa.replies.Entities`).
+
+        ``constrained`` (default :attr:`constrained`): each token is the LM's best among those that keep the
+        reply a prefix of a true one (:class:`qa.reply_grammar.ReplyGrammar`), and the end comes only when
+        the reply is whole; the text every true continuation shares is streamed before the LM computes it
+        and fed to it in one step; a reply with one true form is written without the LM."""
+        from qa.reply_grammar import ReplyGrammar
+
         snapshot = snapshot if snapshot is not None else self.snapshot
-        ids = torch.tensor([self.prompt_ids(reply, snapshot)])
+        constrained = self.constrained if constrained is None else constrained
         table = Entities.of(reply, snapshot)
+        grammar = ReplyGrammar.of(reply, snapshot, table=table) if constrained else None
+        stats = self.last_stats = {"lm_steps": 0, "fed": 0, "fallback": False,
+                                   "true_replies": len(grammar) if grammar else None, "lm_before_first_piece": None}
+        said = ""
+
+        def show(pointer_text: str, final: bool = False) -> str:
+            nonlocal said
+            shown = (table.render(pointer_text) if final else table.render_stable(pointer_text)).strip()
+            if len(shown) > len(said) and shown.startswith(said):
+                piece, said = shown[len(said):], shown
+                if stats["lm_before_first_piece"] is None:
+                    stats["lm_before_first_piece"] = stats["lm_steps"] > 0
+                return piece
+            return ""
+
+        if grammar is not None and len(grammar) == 1:       # one true reply: nothing to choose
+            self.last_text = grammar.texts[0]
+            if piece := show(self.last_text, final=True):
+                yield piece
+            return
+        made: list[int] = []
+        text = ""
+        if grammar is not None:
+            if piece := show(grammar.forced("")):
+                yield piece
+            # what every true reply begins with goes in with the prompt: the prefill then makes the first choice
+            start = grammar.forced("").rstrip(" ")
+            pre = self.tokenizer.encode(" " + start, add_special_tokens=False) if start else []
+            if pre and self.tokenizer.decode(pre, skip_special_tokens=True).lstrip() == start:
+                made, text = pre, start
+                stats["fed"] += len(pre)
+        ids = torch.tensor([self.prompt_ids(reply, snapshot) + made])
         self._memory.value = self.memory([self.memory_features(reply, snapshot)])
         try:
             out = self.lm(input_ids=ids, use_cache=True, logits_to_keep=1)
-            past, made, said = out.past_key_values, [], ""
-            for _ in range(self.config.max_new_tokens):
-                nxt = int(out.logits[0, -1].argmax())
-                if nxt in self.eos:
-                    break
-                made.append(nxt)
-                text = self.tokenizer.decode(made, skip_special_tokens=True)
-                if not text.endswith("\ufffd"):  # whole characters only
-                    shown = table.render_stable(text).lstrip()
-                    if len(shown) > len(said) and shown.startswith(said):
-                        yield shown[len(said):]
-                        said = shown
-                out = self.lm(input_ids=torch.tensor([[nxt]]), past_key_values=past, use_cache=True)
+            past = out.past_key_values
+            while len(made) < self.config.max_new_tokens:
+                stats["lm_steps"] += 1
+                logits = out.logits[0, -1]
+                if grammar is None:
+                    nxt = int(logits.argmax())
+                    if nxt in self.eos:
+                        break
+                    made.append(nxt)
+                    text = self.tokenizer.decode(made, skip_special_tokens=True)
+                    if not text.endswith("\ufffd") and (piece := show(text)):   # whole characters only
+                        yield piece
+                    feed = [nxt]
+                else:
+                    nxt, cand = self._pick(logits, made, text, grammar)
+                    if nxt is None:                          # nothing the LM likes is true: the reference's next token
+                        nxt, cand = self._next_of(grammar.first(text) or text, made, text, grammar)
+                        stats["fallback"] = True
+                    if nxt is None:                          # (or, failing that, the reference to its end)
+                        text = grammar.first(text) or text
+                        break
+                    if nxt in self.eos:
+                        break
+                    made.append(nxt)
+                    text = cand
+                    if grammar.done(text):                   # whole, and nothing longer is true
+                        break
+                    ahead = grammar.forced(text)
+                    if piece := show(text + ahead):
+                        yield piece
+                    feed = [nxt]
+                    ahead = ahead.rstrip(" ")                # tokens begin with their space: leave it to the next
+                    if ahead:                                # what must come next, fed in the same step
+                        more = self.tokenizer.encode(ahead, add_special_tokens=False)
+                        if self.tokenizer.decode(made + more, skip_special_tokens=True).lstrip() == text + ahead:
+                            made += more
+                            feed += more
+                            text += ahead
+                            stats["fed"] += len(more)
+                            if grammar.done(text):
+                                break
+                out = self.lm(input_ids=torch.tensor([feed]), past_key_values=past, use_cache=True)
                 past = out.past_key_values
-            final = table.render(self.tokenizer.decode(made, skip_special_tokens=True)).strip()
-            if len(final) > len(said) and final.startswith(said):
-                yield final[len(said):]
+            if grammar is None:
+                text = self.tokenizer.decode(made, skip_special_tokens=True)
+            elif not grammar.accepts(text.strip()):           # ran out of tokens: the first true reply from here
+                stats["fallback"] = True
+                text = grammar.first(text.strip()) or text
+            self.last_text = text.strip()
+            if piece := show(self.last_text, final=True):
+                yield piece
         finally:
             self._memory.value = None
 
-    def generate(self, reply: Any, snapshot: Any | None = None) -> str:
-        return "".join(self.stream(reply, snapshot)).strip()
+    def _pick(self, logits: Tensor, made: list[int], text: str, grammar: Any) -> tuple[int | None, str]:
+        """The best of the LM's top :attr:`candidates` tokens that keeps ``text`` a prefix of a true reply
+        (an end token only when the reply is whole), and the text it makes; ``(None, text)`` if none does."""
+        for tok in torch.topk(logits, min(self.candidates, logits.shape[-1])).indices.tolist():
+            if tok in self.eos:
+                if grammar.accepts(text):
+                    return tok, text
+                continue
+            cand = self.tokenizer.decode([*made, tok], skip_special_tokens=True).lstrip()
+            if cand != text and grammar.allows(cand):
+                return tok, cand
+        return None, text
+
+    def _next_of(self, target: str, made: list[int], text: str, grammar: Any) -> tuple[int | None, str]:
+        """The first token of ``target`` after ``text``, if it keeps the reply true."""
+        rest = target[len(text):]
+        if not rest:
+            return None, text
+        for tok in self.tokenizer.encode((" " if not made else "") + rest, add_special_tokens=False)[:1]:
+            cand = self.tokenizer.decode([*made, tok], skip_special_tokens=True).lstrip()
+            if cand != text and grammar.allows(cand):
+                return tok, cand
+        return None, text
+
+    def generate(self, reply: Any, snapshot: Any | None = None, constrained: bool | None = None) -> str:
+        return "".join(self.stream(reply, snapshot, constrained)).strip()
 
     snapshot: Any = None
 

@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import pickle
 import random
@@ -29,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from kg.errors import ConfigError
+from qa.dialogue_data import model_dialogues
 from qa.dialogue_head import DialogueHead, DialogueHeadConfig
 from qa.replies import reference_reply
 from qa.types import Prediction
@@ -132,20 +131,6 @@ def mean_loss(head: DialogueHead, examples: list[Example], pad_id: int, batch_si
     return float(np.average(losses, weights=weights)) if losses else float("nan")
 
 
-def dialogue_sets(answerer: Any, qa_model: str | Path) -> tuple[list[Any], list[Any]]:
-    """The training and held-out dialogues of the QA model's own questions (:func:`split_dialogues`)."""
-    from qa.data import load_questions
-    from qa.dialogue_data import split_dialogues
-
-    cfg = json.loads((Path(qa_model) / "config.json").read_text()).get("train", {})
-    files = [f for f in cfg.get("questions", []) if Path(f).is_file()]
-    if not files:
-        raise ConfigError(f"the questions {qa_model} was trained on are not here ({cfg.get('questions')}); "
-                          "the dialogue set is built from them")
-    questions = [q for f in files for q in load_questions(f)]
-    return split_dialogues(questions, answerer.graph.snapshot)
-
-
 def train(config: DialogueTrainConfig) -> dict[str, Any]:
     from qa.answerer import load_answerer
     from qa.conversation import resolver_for as load_resolver
@@ -174,7 +159,7 @@ def train(config: DialogueTrainConfig) -> dict[str, Any]:
     if cache.is_file():
         train_p, val_p = pickle.loads(cache.read_bytes())
     else:
-        train_d, val_d = dialogue_sets(answerer, qa_model)
+        train_d, val_d = model_dialogues(snap, qa_model)
         rng.shuffle(train_d)
         train_p = play(answerer, resolver, train_d[: config.dialogues])
         val_p = play(answerer, resolver, val_d[: config.val_turns // 2])[: config.val_turns]

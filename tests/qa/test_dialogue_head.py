@@ -137,6 +137,7 @@ def test_the_head_reads_its_kg_memory_and_streams(tiny_base: Path, snap, tmp_pat
         opt.step()
     assert float(loss.detach()) < 0.05
     head.eval()
+    head.constrained = False   # "alpha" and "omega" are no true replies: this test is of the LM and its memory
     assert head.generate(a) == "alpha" and head.generate(b) == "omega"
     assert any(abs(float(x.gate)) > 1e-3 for x in head.xattn)
     pieces = list(head.stream(b))
@@ -144,7 +145,9 @@ def test_the_head_reads_its_kg_memory_and_streams(tiny_base: Path, snap, tmp_pat
 
     head.save(tmp_path / "head")
     loaded = DialogueHead.load(tmp_path / "head", snap)          # LoRA merged into the LM
-    assert loaded.generate(a) == "alpha" and loaded.generate(b) == "omega"
+    assert loaded.generate(a, constrained=False) == "alpha" and loaded.generate(b, constrained=False) == "omega"
+    # held to the true replies, the same head can only say what the evidence holds
+    assert loaded.generate(a) == "Michael Mann directed Heat." == loaded.generate(b)
 
 
 def test_loading_a_folder_without_a_head_says_what_to_do(tmp_path: Path) -> None:
