@@ -186,7 +186,9 @@ class EmbeddedStore(GraphStore):
                 if sources != stored_sources or props != _props(old[1]):
                     changed.append({"h": e.h, "t": e.t, "sources": _json_list(sources), "props": _json(props)})
         if 0 < len(fresh) < COPY_MIN_ROWS:
-            self._run(f"UNWIND $rows AS r MATCH (a:Entity {{id: r.h}}), (b:Entity {{id: r.t}}) "
+            # two MATCH clauses: written "MATCH (a ...), (b ...)" the plan was a cross product of two scans
+            # of the whole node table (~200 ms a batch on the MetaQA graph, against ~1 ms)
+            self._run(f"UNWIND $rows AS r MATCH (a:Entity {{id: r.h}}) MATCH (b:Entity {{id: r.t}}) "
                       f"CREATE (a)-[:`{rel}` {{sources: r.sources, props: r.props}}]->(b)",
                       {"rows": [{"h": e.h, "t": e.t, "sources": _json_list(e.sources), "props": _json(e.props)}
                                 for e in fresh]})

@@ -103,6 +103,18 @@ def install(app: FastAPI) -> None:
     app.add_middleware(CatchAll)
 
 
+class Tracked:
+    """An ASGI ``send`` that notes whether the response has started (after which no error can be sent)."""
+
+    def __init__(self, send: Any) -> None:
+        self.send, self.started = send, False
+
+    async def __call__(self, message: Any) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self.send(message)
+
+
 class CatchAll:
     """Turns an unexpected exception into a 500 in the structured form, logged with its traceback on the
     server. (Starlette's own last-resort handler also answers, but then re-raises, and the server drops
@@ -115,19 +127,12 @@ class CatchAll:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracked(message: Any) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracked = Tracked(send)
         try:
             await self.app(scope, receive, tracked)
         except Exception:
             log.exception("internal error on %s %s", scope.get("method"), scope.get("path"))
-            if started:  # a streamed response broke off: nothing more can be said to this client
+            if tracked.started:  # a streamed response broke off: nothing more can be said to this client
                 return
             response = respond(ApiError(500, "internal", "the server failed on this request (a bug); it was logged",
                                         "try again; if it persists, report it with the server log"))

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import HTTPException
 
-from qa.api.errors import body
+from qa.api.errors import Tracked, body
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -83,7 +83,6 @@ class BodyLimit:
                                   f"the limit here is {limit:,}", _size_hint(scope["path"], self.upload_paths))
                 return
         seen = 0
-        started = False
 
         async def counted() -> Message:
             nonlocal seen
@@ -94,16 +93,11 @@ class BodyLimit:
                     raise _TooLarge(limit)
             return message
 
-        async def tracked(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracked = Tracked(send)
         try:
             await self.app(scope, counted, tracked)
         except _TooLarge as exc:
-            if not started:
+            if not tracked.started:
                 await _send_error(send, 413, "too_large", f"the request body is over the limit of {exc.limit:,} bytes",
                                   _size_hint(scope["path"], self.upload_paths))
 
