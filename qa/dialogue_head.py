@@ -16,6 +16,11 @@ gated cross-attention on the fused KG memory and on the QA head's answers.
   writes pointers where names go; memory slot ``i`` is entity ``E<i>`` (a learned slot embedding
   ties them), and the names are put in as the reply streams (:class:`qa.replies.Entities`).
 
+- Decoding is held to the replies the evidence makes true (:mod:`qa.reply_grammar`): each token is the
+  LM's best among those that keep the reply a prefix of one, so the LM chooses the order of the
+  answers, which evidence facts to give and when to stop, but cannot state a fact outside the evidence,
+  leave out or repeat an answer, or miscount the rest. ``constrained=False`` lets it write freely.
+
 Replies stream token by token (:meth:`DialogueHead.stream`, greedy, KV cache)::
 
     head = DialogueHead.load("runs/dialogue", snapshot)

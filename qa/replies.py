@@ -78,6 +78,8 @@ def _top_path(pred: Any) -> list[Any]:
 
 POINTER = re.compile(r"\bE(\d+)\b")
 _OPEN_POINTER = re.compile(r"\bE\d*$")
+_ARTICLE = re.compile(r"\b([Aa]) E(\d+)\b")
+_OPEN_ARTICLE = re.compile(r"\b[Aa] ?$")
 
 
 @dataclass
@@ -103,14 +105,23 @@ class Entities:
     def ref(self, entity_id: str) -> str:
         return f"E{self.ids.index(entity_id)}"
 
+    def name_of(self, pointer: str) -> str:
+        i = int(pointer)
+        return self.names[i] if i < len(self.names) else ""
+
     def render(self, text: str) -> str:
-        """``text`` with its pointers replaced by names (a pointer to no entity of the table is dropped)."""
-        out = POINTER.sub(lambda m: self.names[int(m.group(1))] if int(m.group(1)) < len(self.names) else "", text)
+        """``text`` with its pointers replaced by names (a pointer to no entity of the table is dropped), and
+        "a" before a name that starts with a vowel made "an" ("an Adventure film")."""
+        text = _ARTICLE.sub(lambda m: m.group(1) + ("n" if self.name_of(m.group(2))[:1] in "AEIOUaeiou"
+                                                         and self.name_of(m.group(2)) else "") + " E" + m.group(2),
+                            text)
+        out = POINTER.sub(lambda m: self.name_of(m.group(1)), text)
         return re.sub(r"  +", " ", out)
 
     def render_stable(self, text: str) -> str:
-        """:meth:`render` of the part of a growing ``text`` that can no longer change (not an open ``E1…``)."""
-        return self.render(_OPEN_POINTER.sub("", text))
+        """:meth:`render` of the part of a growing ``text`` that can no longer change: not an open ``E1…``,
+        nor an "a" whose next name is not known yet."""
+        return self.render(_OPEN_ARTICLE.sub("", _OPEN_POINTER.sub("", text)))
 
 
 def prompt_text(reply: Any, snapshot: Any, shown: int = SHOWN) -> str:
@@ -139,9 +150,11 @@ def reference_reply(reply: Any, snapshot: Any, shown: int = SHOWN, pointers: boo
     ``pointers``, entities appear as their pointers (``E1 directed E0.``), as the head writes them."""
     pred = reply.prediction
     ents = Entities.of(reply, snapshot, shown)
+    if not pointers:   # the names put in as the head's replies get them (Entities.render)
+        return ents.render(reference_reply(reply, snapshot, shown, pointers=True))
 
     def name(e: str) -> str:
-        return ents.ref(e) if pointers else _name(snapshot, e)
+        return ents.ref(e)
 
     topic = reply.resolution.topic or (pred.topics[0] if pred.topics else None)
     if topic is None:

@@ -60,6 +60,9 @@ def test_pointers_render_as_the_evidence_names(snap) -> None:
     assert table.render("E2 directed E0 and E1.") == "Michael Mann directed Heat and Thief."
     assert table.render("E7 directed E0.") == " directed Heat."              # no such entity: nothing said
     assert table.render_stable("E2 directed E") == "Michael Mann directed "  # "E1…" may still grow
+    genre = Entities(["Heat", "Action", "Drama"], ["Heat", "Action", "Drama"])
+    assert genre.render("E0 is a E1 film, and E0 is a E2 film.") == "Heat is an Action film, and Heat is a Drama film."
+    assert genre.render_stable("E0 is a") == genre.render_stable("E0 is a E") == "Heat is "  # "a" or "an": not yet
 
 
 def test_grounding_finds_names_that_the_evidence_does_not_hold(snap) -> None:
