@@ -35,7 +35,8 @@ def reply(topic: str | None, answers: list[tuple[str, list[Step]]], text: str = 
 
 
 def actors() -> Reply:   # who starred in Heat: one hop, three answers
-    return reply("Heat", [(a, [Step("Heat", "STARRED_ACTORS", a)]) for a in ("Al Pacino", "Robert De Niro", "Val Kilmer")])
+    cast = ("Al Pacino", "Robert De Niro", "Val Kilmer")
+    return reply("Heat", [(a, [Step("Heat", "STARRED_ACTORS", a)]) for a in cast])
 
 
 def genres() -> Reply:   # genres of the films by the director of Heat: two hops
