@@ -197,6 +197,12 @@ class RelationExtractor:
                 return m1, m2
             if (role2 == "head" or role1 == "tail") and not (role1 == "head" or role2 == "tail"):
                 return m2, m1
+        # A type not named X_BY reads subject first (X STARRED_ACTORS Y: X starred Y; X EMPLOYS Y): when
+        # the graph does not know the entities, a subject with a direct object heads the relation
+        # ("Hunter -- starring Irwin", "Qantas employs 16,000 people"); "Y starred in X" is taken below.
+        if not rel.endswith("_BY") and {s1, s2} == {"subj", "obj"}:
+            if _direct_object(r2 if s2 == "obj" else r1, trigger):
+                return (m1, m2) if s1 == "subj" else (m2, m1)
         # Passive (X was directed by Y): the subject heads the relation. Active (Y directed X,
         # Y starred in X): the object or prepositional object does.
         order = {"subjpass": 0, "obj": 1, "agent": 2, "subj": 3}
@@ -406,6 +412,14 @@ def _syntactic_role(token: Any, trigger: Any, rel_words: frozenset[str] = frozen
                 if shared in ("obj", "agent") and _attached_to(token, conj):
                     return shared
     return None
+
+
+def _direct_object(token: Any, verb: Any) -> bool:
+    """Whether ``token`` is (through conjuncts and appositions) the direct object of ``verb``."""
+    tok = token
+    while tok.head.i != tok.i and tok.head.i != verb.i and tok.dep_ in ("conj", "appos"):
+        tok = tok.head
+    return bool(tok.head.i == verb.i and tok.dep_ == "dobj")
 
 
 def _attached_to(token: Any, verb: Any) -> bool:

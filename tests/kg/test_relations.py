@@ -82,6 +82,13 @@ def test_vocabulary_comes_from_the_graph(extractor: RelationExtractor) -> None:
     ("Big, starring Tom Hanks and Kris Kristofferson, was filmed in Juneau.",
      {"Big": "Big", "Tom Hanks": "Tom Hanks", "Kris Kristofferson": "KK/PERSON"},
      {("Big", "STARRED_ACTORS", "Tom Hanks"), ("Big", "STARRED_ACTORS", "KK")}),
+    # Entities the graph does not know: a type not named X_BY reads subject first when the verb has a
+    # direct object ("Hunter starring Irwin": Hunter starred Irwin), object first after a preposition.
+    ("Whenever its story is not bogged down, Hunter -- starring Irwin and his wife, Terri -- is a movie "
+     "children should enjoy.", {"Hunter": "Hunter/WORK_OF_ART", "Irwin": "Irwin/PERSON", "Terri": "Terri/PERSON"},
+     {("Hunter", "STARRED_ACTORS", "Irwin"), ("Hunter", "STARRED_ACTORS", "Terri")}),
+    ("Mary Jones starred in Sunrise.", {"Mary Jones": "MJ/PERSON", "Sunrise": "Sunrise/WORK_OF_ART"},
+     {("Sunrise", "STARRED_ACTORS", "MJ")}),
     # A type named X_BY declares its voice: the syntax wins over the graph, which has Arafat as a head.
     ("Mr Arafat has accused the Israelis of sabotage.", {"Arafat": "Yasser Arafat", "Israelis": "Israelis/NORP"},
      {("Israelis", "ACCUSED_BY", "Yasser Arafat")}),
