@@ -19,7 +19,6 @@ load fast and a re-load idempotent.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Sequence
 from functools import lru_cache
@@ -66,9 +65,6 @@ class EmbeddedStore(GraphStore):
         path: folder of the store; created if missing.
         read_only: open the database files read-only (several readers may share them).
         threads: worker threads of the database (0: all cores).
-        buffer_pool_mb: the database's page cache; default ``KGQA_BUFFER_POOL_MB`` or a quarter of the
-            machine's memory. The database's own default is 80% of it, and it keeps what it has cached:
-            ingesting 1,435 small documents one by one into the MetaQA graph grew the process past 17 GB.
     """
 
     name = "embedded"
@@ -76,8 +72,7 @@ class EmbeddedStore(GraphStore):
     # size), so batches are large: 200k triples take ~300 MB of Python objects.
     default_batch_size = 200_000
 
-    def __init__(self, path: str | Path, *, read_only: bool = False, threads: int = 0,
-                 buffer_pool_mb: int | None = None) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False, threads: int = 0) -> None:
         import ladybug
 
         self.path = Path(path)
@@ -89,7 +84,7 @@ class EmbeddedStore(GraphStore):
         try:
             # We checkpoint ourselves, after each batch (see write()).
             self._db = ladybug.Database(str(self.path / DB_FILE), read_only=read_only, max_num_threads=threads,
-                                        auto_checkpoint=False, buffer_pool_size=_buffer_pool_bytes(buffer_pool_mb))
+                                        auto_checkpoint=False)
         except RuntimeError as exc:
             msg = str(exc).splitlines()[0]
             if "lock" in msg.lower():
@@ -372,26 +367,6 @@ _STRINGS = pa.list_(pa.string())
 _NODE_SCHEMA = pa.schema([("id", pa.string()), ("name", pa.string()), ("aliases", _STRINGS),
                           ("labels", _STRINGS), ("keys", _STRINGS), ("props", pa.string())])
 _EDGE_SCHEMA = pa.schema([("from", pa.string()), ("to", pa.string()), ("sources", pa.string()), ("props", pa.string())])
-
-
-def _buffer_pool_bytes(mb: int | None) -> int:
-    """The page cache in bytes: ``mb``, else ``KGQA_BUFFER_POOL_MB``, else a quarter of the memory."""
-    if mb is None:
-        env = os.environ.get("KGQA_BUFFER_POOL_MB", "").strip()
-        if env:
-            try:
-                mb = int(env)
-            except ValueError:
-                raise StoreUnavailable(f"KGQA_BUFFER_POOL_MB={env!r} is not a whole number of megabytes") from None
-    if mb is None:
-        try:
-            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        except (ValueError, OSError, AttributeError):
-            return 0   # the database's own default
-        return max(256 << 20, total // 4)
-    if mb < 64:
-        raise StoreUnavailable(f"a page cache of {mb} MB is too small for the embedded store; give it 64 MB or more")
-    return mb << 20
 
 
 def _json(d: dict[str, Any]) -> str | None:
