@@ -66,8 +66,13 @@ def _name(snapshot: Any, entity_id: str) -> str:
     return snapshot.names[i] if i is not None else entity_id
 
 
+def topic_of(reply: Any) -> str | None:
+    """The entity the reply is about: the resolved topic, else the first topic the model linked."""
+    return reply.resolution.topic or (reply.prediction.topics[0] if reply.prediction.topics else None)
+
+
 def _topic_name(reply: Any, snapshot: Any) -> str | None:
-    topic = reply.resolution.topic or (reply.prediction.topics[0] if reply.prediction.topics else None)
+    topic = topic_of(reply)
     return _name(snapshot, topic) if topic is not None else None
 
 
@@ -94,7 +99,7 @@ class Entities:
     @classmethod
     def of(cls, reply: Any, snapshot: Any, shown: int = SHOWN) -> Entities:
         pred = reply.prediction
-        topic = reply.resolution.topic or (pred.topics[0] if pred.topics else None)
+        topic = topic_of(reply)
         order = [topic] if topic is not None else []
         order += [a.entity_id for a in pred.answers[:shown]]
         if pred.answers:
@@ -156,7 +161,7 @@ def reference_reply(reply: Any, snapshot: Any, shown: int = SHOWN, pointers: boo
     def name(e: str) -> str:
         return ents.ref(e)
 
-    topic = reply.resolution.topic or (pred.topics[0] if pred.topics else None)
+    topic = topic_of(reply)
     if topic is None:
         return NO_TOPIC
     if not pred.answers:

@@ -21,11 +21,23 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from qa.replies import NO_ANSWER, NO_TOPIC, PHRASES, SHOWN, Entities, _top_path, name_list, phrase, reference_reply
+from qa.replies import (
+    NO_ANSWER,
+    NO_TOPIC,
+    PHRASES,
+    SHOWN,
+    Entities,
+    _top_path,
+    name_list,
+    phrase,
+    reference_reply,
+    topic_of,
+)
 
 MAX_REPLIES = 60_000   # past this many, the answers keep the QA head's order (the facts still vary)
 MAX_FACTS = 3          # facts after "For example, " (a MetaQA path has at most 3 hops)
@@ -72,7 +84,7 @@ class ReplyGrammar:
     def of(cls, reply: Any, snapshot: Any, shown: int = SHOWN, table: Entities | None = None) -> ReplyGrammar:
         pred = reply.prediction
         ents = table or Entities.of(reply, snapshot, shown)
-        topic = reply.resolution.topic or (pred.topics[0] if pred.topics else None)
+        topic = topic_of(reply)
         if topic is None:
             return cls([NO_TOPIC])
         if not pred.answers:
@@ -80,11 +92,6 @@ class ReplyGrammar:
         refs = [ents.ref(a.entity_id) for a in pred.answers[:shown]]
         total = len(pred.answers)
         steps = _top_path(pred)
-        in_table = set(ents.ids)
-        facts = sorted({t for t in _evidence_triples(reply) if t[0] in in_table and t[2] in in_table})
-        fact_text = {f: phrase(f[1]).format(h=ents.ref(f[0]), t=ents.ref(f[2])) for f in facts}
-        tails = [""] + [" For example, " + ", and ".join(fact_text[f] for f in seq) + "."
-                        for seq in _fact_sequences(facts, min(MAX_FACTS, max(1, len(steps))))]
         if len(steps) == 1:   # one hop: the answers fill the answer's slot of one sentence, and no facts follow
             s = steps[0]
             answer_is_tail = s.tail == pred.answers[0].entity_id
@@ -96,14 +103,18 @@ class ReplyGrammar:
         else:
             def head_sentence(listed: str) -> str:
                 return listed + "."
-        n_orders = 1
-        for k in range(2, len(refs) + 1):
-            n_orders *= k
-        reference_only = n_orders * len(tails) > MAX_REPLIES
+            in_table = set(ents.ids)
+            facts = sorted({t for t in _evidence_triples(reply) if t[0] in in_table and t[2] in in_table})
+            fact_text = {f: phrase(f[1]).format(h=ents.ref(f[0]), t=ents.ref(f[2])) for f in facts}
+            tails = [""] + [" For example, " + ", and ".join(fact_text[f] for f in seq) + "."
+                            for seq in _fact_sequences(facts, min(MAX_FACTS, max(1, len(steps))))]
+        reference_only = math.factorial(len(refs)) * len(tails) > MAX_REPLIES
         orders = [refs] if reference_only else [list(p) for p in itertools.permutations(refs)]
-        texts = [head_sentence(name_list(o, total, shown=shown)) + tail for o in orders for tail in tails]
+        grammar = cls([head_sentence(name_list(o, total, shown=shown)) + tail for o in orders for tail in tails],
+                      reference_order_only=reference_only)
         ref = reference_reply(reply, snapshot, shown=shown, pointers=True)
-        return cls(texts, reference_order_only=reference_only, reference=ref if ref in set(texts) else None)
+        grammar.reference = ref if grammar.accepts(ref) else None
+        return grammar
 
     def _range(self, prefix: str) -> tuple[int, int]:
         return bisect.bisect_left(self.texts, prefix), bisect.bisect_left(self.texts, prefix + _END)
