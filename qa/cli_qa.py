@@ -273,7 +273,7 @@ def load_head(folder: Path, answerer: Any, required: bool) -> Any:
 
 def torch_threads() -> None:
     """Two threads unless told otherwise (KGQA_THREADS): the dialogue head reads its prompt in one pass,
-    179 ms (p50, 84 tokens) on two threads of these 2-core machines against 295 ms on one."""
+    176 ms (p50, 84 tokens) on two threads of these 2-core machines against 278 ms on one (bench/prefill.py)."""
     import os
 
     import torch
