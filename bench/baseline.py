@@ -35,9 +35,9 @@ METAQA = ROOT.parent / "shared" / "data" / "metaqa"
 from kg.ingest import ingest  # noqa: E402
 from kg.linking import Linker  # noqa: E402
 from kg.store.embedded import EmbeddedStore  # noqa: E402
-from qa.baseline import BaselineConfig, TemplateBaseline  # noqa: E402
-from qa.data import Question, load_questions, split_templates, split_validation  # noqa: E402
-from qa.evaluate import EvalReport, evaluate, markdown  # noqa: E402
+from qa.answer.baseline import BaselineConfig, TemplateBaseline  # noqa: E402
+from qa.data.questions import Question, load_questions, split_templates, split_validation  # noqa: E402
+from qa.eval.evaluate import EvalReport, evaluate, markdown  # noqa: E402
 from retrieval.snapshot import GraphSnapshot  # noqa: E402
 
 HOPS = (1, 2, 3)

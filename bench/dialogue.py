@@ -1,22 +1,22 @@
 """Dialogue benchmark: follow-up questions resolved and answered, against first turns.
 
-Builds the dialogue set from the MetaQA graph and dev questions (:mod:`qa.dialogue_data`: chains
+Builds the dialogue set from the MetaQA graph and dev questions (:mod:`qa.data.dialogues`: chains
 whose next turn refers to the previous turn's topic or answer with "it", "that film", "its
 writers", "that person", ...), fits the reference resolver on the training dialogues (training
 questions only) and saves it beside the QA model, then runs every held-out dialogue (validation
-questions only) through a :class:`qa.conversation.Conversation` with the trained QA model, as a
+questions only) through a :class:`qa.chat.conversation.Conversation` with the trained QA model, as a
 user types it: no brackets, no hop counts; each follow-up is resolved against what the model itself
 answered before (errors carry over). Reports Hits@1 of the answer for first turns and follow-ups,
 reference resolution accuracy (the entity the follow-up is about), and the time per turn.
 
 With a trained dialogue head (``--head``, default ``MODEL/dialogue``), the replies of the first
 ``--gen-dialogues`` held-out dialogues are also written by the head, streamed, and checked
-(:func:`qa.replies.grounding`): the share of entity names in the replies that the evidence holds,
+(:func:`qa.chat.replies.grounding`): the share of entity names in the replies that the evidence holds,
 the share of replies that state the top answer, the share of their claims that the evidence holds
-(:func:`qa.reply_grammar.claims`: each listed answer, the count of the rest, each fact), exact
+(:func:`qa.chat.grammar.claims`: each listed answer, the count of the rest, each fact), exact
 agreement with the reference reply, time to first token and tokens per second (``--threads``, 2 by
 default: the two cores of these machines). The head writes within the grammar of true replies
-(:class:`qa.reply_grammar.ReplyGrammar`); ``--free N`` generates N of the turns without it too, side
+(:class:`qa.chat.grammar.ReplyGrammar`); ``--free N`` generates N of the turns without it too, side
 by side. ``--no-answer`` more of those turns are asked with
 their answers removed: the reply must say the graph holds no answer. ``--ablate-memory`` repeats
 the generation with the KG memory emptied (the cross-attention reads only its "nothing" slot).
@@ -42,11 +42,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 import torch
 
-from qa.answerer import load_answerer
-from qa.conversation import Conversation, ReferenceResolver, training_examples
-from qa.data import load_questions
-from qa.dialogue_data import split_dialogues, write_dialogues
-from qa.train import TrainConfig
+from qa.answer.answerer import load_answerer
+from qa.chat.conversation import Conversation, ReferenceResolver, training_examples
+from qa.data.dialogues import split_dialogues, write_dialogues
+from qa.data.questions import load_questions
+from qa.train.qa import TrainConfig
 
 
 def main() -> None:
@@ -138,10 +138,10 @@ def main() -> None:
 
 
 def generate_all(head: Any, replies: list[Any], snap: Any, finder: Any, constrained: bool = True) -> dict[str, Any]:
-    """Stream every reply; grounding, the claims it makes (qa.reply_grammar.claims), agreement with the
+    """Stream every reply; grounding, the claims it makes (qa.chat.grammar.claims), agreement with the
     reference, time to first token and decoding speed."""
-    from qa.replies import grounding, reference_reply
-    from qa.reply_grammar import claims
+    from qa.chat.grammar import claims
+    from qa.chat.replies import grounding, reference_reply
 
     ttft, ttft_lm, rates, names, unsupported, top, exact, samples, texts = [], [], [], 0, [], [], [], [], []
     n_claims, n_supported, all_true, repeats, no_lm, fallbacks, false_examples = 0, 0, [], 0, 0, 0, []
@@ -204,9 +204,9 @@ def generate_all(head: Any, replies: list[Any], snap: Any, finder: Any, constrai
 def generation_bench(head_dir: Path, replies: list[Any], snap: Any, args: Any) -> dict[str, Any]:
     import random
 
-    from qa.dialogue_head import DialogueHead
-    from qa.dialogue_train import variants
-    from qa.replies import NO_ANSWER, NameFinder
+    from qa.chat.dialogue_head import DialogueHead
+    from qa.chat.replies import NO_ANSWER, NameFinder
+    from qa.train.dialogue import variants
 
     t0 = time.perf_counter()
     head = DialogueHead.load(head_dir, snap)
@@ -224,7 +224,7 @@ def generation_bench(head_dir: Path, replies: list[Any], snap: Any, args: Any) -
     res["says_no_answer"] = float(np.mean(said)) if said else None
     out["no_answer"] = res
     if args.ablate_memory:
-        from qa.conversation import Reply
+        from qa.chat.conversation import Reply
         from qa.types import Prediction
 
         empty = [Reply(r.resolution, Prediction(r.prediction.question, r.prediction.topics, r.prediction.ranked,

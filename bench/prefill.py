@@ -24,10 +24,10 @@ import torch
 
 
 def main() -> None:
-    from qa.answerer import load_answerer
-    from qa.conversation import Conversation, resolver_for
-    from qa.dialogue_data import read_dialogues
-    from qa.dialogue_head import DialogueHead
+    from qa.answer.answerer import load_answerer
+    from qa.chat.conversation import Conversation, resolver_for
+    from qa.chat.dialogue_head import DialogueHead
+    from qa.data.dialogues import read_dialogues
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="runs/qa/metaqa")

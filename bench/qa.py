@@ -5,7 +5,7 @@ question-conditioned message passing), ``no_gnn`` (static name features, same cr
 message passing), ``no_graph`` (no GNN, no cross-attention, no message passing: each candidate's
 name embedding scored against the question). A variant is trained (``--train``, or when its
 checkpoint is missing) under ``--budget-minutes`` and then evaluated with the shared harness
-(:func:`qa.evaluate.evaluate`) on the fixed validation questions, with the topic in brackets and,
+(:func:`qa.eval.evaluate.evaluate`) on the fixed validation questions, with the topic in brackets and,
 for the full model and the baseline, with the brackets stripped (the linker finds the topic) on a
 sample. ``--templates`` also trains the full model on the seen templates only and scores the
 held-out 20% of templates. Latency: questions asked one at a time, end to end (link, retrieve,
@@ -33,10 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
-from qa.answerer import load_answerer
-from qa.data import Question
-from qa.evaluate import evaluate, latency
-from qa.train import TrainConfig, split_questions, train
+from qa.answer.answerer import load_answerer
+from qa.data.questions import Question
+from qa.eval.evaluate import evaluate, latency
+from qa.train.qa import TrainConfig, split_questions, train
 
 VARIANTS = ("full", "no_gnn", "no_graph")
 
@@ -174,7 +174,7 @@ def timed(answerer: Any, qs: list[Question], strip: bool, name: str, latency_sam
 
 def _by_true_hop(rep: Any, questions: list[Question]) -> dict[str, Any]:
     """Per-hop metrics of a report on hop-less copies of ``questions``, grouped by their true hop count."""
-    from qa.evaluate import Metrics
+    from qa.eval.evaluate import Metrics
 
     groups: dict[str, list[Any]] = {}
     for r, q in zip(rep.results, questions, strict=True):
@@ -197,7 +197,7 @@ def _row(name: str, key: str, r: Any, train_rep: dict[str, Any] | None) -> list[
 
 def _baseline(cfg: TrainConfig, val: list[Question], stripped: list[Question], latency_sample: int,
               rows: list[list[str]], answerer: Any = None, threads: int = 1) -> dict[str, Any]:
-    from qa.baseline import BaselineConfig, TemplateBaseline
+    from qa.answer.baseline import BaselineConfig, TemplateBaseline
 
     answerer = answerer or load_answerer(cfg.output_dir)     # the same graph, snapshot and linker
     train_qs, _, _ = split_questions(cfg)

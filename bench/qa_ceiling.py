@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
-from qa.baseline import BaselineConfig, TemplateBaseline, normalize_template
-from qa.paths import walk
-from qa.train import TrainConfig, split_questions
+from qa.answer.baseline import BaselineConfig, TemplateBaseline, normalize_template
+from qa.answer.paths import walk
+from qa.train.qa import TrainConfig, split_questions
 from retrieval.snapshot import GraphSnapshot
 
 
@@ -37,7 +37,7 @@ def main() -> None:
     ap.add_argument("--out", default="bench/results/qa_ceiling.json")
     args = ap.parse_args()
     cfg = TrainConfig.load(args.config)
-    from qa.dataset import load_graph
+    from qa.data.examples import load_graph
 
     graph = load_graph(cfg.kb, cfg.store_config(), cfg.cache_dir, cfg.text_cache_dir)
     snap: GraphSnapshot = graph.snapshot

@@ -103,3 +103,9 @@ def default_name(entity_id: str) -> str:
     if is_iri(entity_id):
         return local_name(entity_id).replace("_", " ").strip() or entity_id
     return entity_id
+
+
+def describe_relation(relation: str) -> str:
+    """The words of a relationship type, the one verbaliser every stage uses: ``DIRECTED_BY`` → ``"directed by"``,
+    ``place_of_death`` → ``"place of death"`` (underscores to spaces, lower case, white space folded)."""
+    return " ".join(relation.replace("_", " ").lower().split())

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from qa.data import Question
+from qa.data.questions import Question
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ import numpy as np
 
 from kg.config import StoreConfig
 from kg.errors import ConfigError
+from kg.names import describe_relation
 from kg.store.base import GraphExport
 from retrieval.index import IndexConfig, VectorIndex
 
@@ -43,11 +44,6 @@ class TextEncoderLike(Protocol):
     """What the catalog needs of a text encoder (:class:`encoders.text.TextEncoder` is one)."""
 
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
-
-
-def describe_relation(relation: str) -> str:
-    """The words of a relationship type: ``DIRECTED_BY`` → ``"directed by"``."""
-    return " ".join(relation.replace("_", " ").lower().split())
 
 
 def verbalise_fact(head: str, relation: str, tail: str) -> str:

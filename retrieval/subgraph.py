@@ -37,13 +37,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from kg.errors import ConfigError
+from kg.names import describe_relation
 from kg.store.base import GraphStore
 from retrieval.snapshot import GraphSnapshot, gather
-
-
-def relation_description(relation: str) -> str:
-    """The words of a relationship type: ``DIRECTED_BY`` → ``"directed by"``."""
-    return relation.replace("_", " ").strip().lower()
 
 
 class RelationScorer(Protocol):
@@ -67,7 +63,7 @@ class CosineRelationScorer:
         self.relations = list(relations)
         self.encoder = encoder
         given = descriptions or {}
-        self.descriptions = [given.get(r, relation_description(r)) for r in self.relations]
+        self.descriptions = [given.get(r, describe_relation(r)) for r in self.relations]
         self.relation_vectors = np.asarray(encoder.encode(self.descriptions), dtype=np.float32)  # (R, D)
 
     @classmethod

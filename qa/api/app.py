@@ -35,7 +35,7 @@ from qa.api.graphs import cypher_graph, neighbour_graph
 from qa.api.guard import BodyLimit, TokenAuth
 from qa.api.service import Service
 from qa.api.settings import ApiSettings
-from qa.data import question_from_text
+from qa.data.questions import question_from_text
 
 WEB = Path(__file__).resolve().parents[1] / "web"
 VERSION = "0.1.0"
@@ -154,7 +154,7 @@ def create_app(settings: ApiSettings, service: Service | None = None) -> FastAPI
         s = svc()
         resolver = s.require_chat()
         session = s.sessions.get(session_id)
-        from qa.conversation import Conversation
+        from qa.chat.conversation import Conversation
 
         async with session.lock:
             answerer = s.require_model()
@@ -297,12 +297,12 @@ def _resolution_json(res: Any, s: Service) -> dict[str, Any]:
 
 def _tokens(s: Service, reply: Any) -> Iterator[str]:
     """The reply's text in pieces: the generator's (the dialogue head) when the server has one, else the
-    words of the QA head's reply (:func:`qa.replies.reply_text`)."""
+    words of the QA head's reply (:func:`qa.chat.replies.reply_text`)."""
     gen = s.settings.generator
     if gen is not None:
         yield from gen.stream(reply)
         return
-    from qa.replies import reply_text
+    from qa.chat.replies import reply_text
 
     words = reply_text(reply).split(" ")
     for i, w in enumerate(words):

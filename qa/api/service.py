@@ -21,13 +21,13 @@ from typing import Any
 from kg.config import StoreConfig
 from kg.errors import ConfigError
 from kg.store import GraphStore, open_store
+from qa.answer.evidence import path_text
 from qa.api.errors import ApiError
 from qa.api.graphs import evidence_graph
 from qa.api.jobs import Jobs
 from qa.api.sessions import Sessions
 from qa.api.settings import ApiSettings
 from qa.api.worker import ModelWorker, Overloaded
-from qa.evidence import path_text
 from qa.types import Prediction
 
 log = logging.getLogger("kgqa.api")
@@ -97,12 +97,12 @@ class Service:
                 "train one with kgqa train, then start kgqa serve --model DIR"
             log.warning(self.model_note)
             return None
-        from qa.answerer import load_answerer
+        from qa.answer.answerer import load_answerer
 
         return load_answerer(model_dir, store=self.settings.store)
 
     def _load_resolver(self) -> Any:
-        from qa.conversation import resolver_for as load_resolver
+        from qa.chat.conversation import resolver_for as load_resolver
 
         assert self.settings.model_dir is not None
         try:
@@ -134,7 +134,7 @@ class Service:
         """Reload the model's graph snapshot from the store and answer with it (after an ingest)."""
         if self.settings.model_dir is None or self.answerer is None:
             return {"done": False, "message": "no QA model is loaded; the graph changed, the answers did not"}
-        from qa.answerer import load_answerer
+        from qa.answer.answerer import load_answerer
 
         try:
             with self.store.lock:  # no write while the snapshot is read

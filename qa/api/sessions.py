@@ -1,7 +1,7 @@
-"""Chat sessions: each a :meth:`qa.conversation.Conversation.to_dict`, bounded in number and idle age.
+"""Chat sessions: each a :meth:`qa.chat.conversation.Conversation.to_dict`, bounded in number and idle age.
 
 The state is plain JSON (entities in focus, the last turns), so a session costs a few kilobytes and a
-turn rebuilds its :class:`~qa.conversation.Conversation` from it. When ``max_sessions`` are open the
+turn rebuilds its :class:`~qa.chat.conversation.Conversation` from it. When ``max_sessions`` are open the
 least recently used one is dropped; one idle for ``ttl_s`` expires.
 """
 

@@ -17,7 +17,7 @@ from kg.errors import ConfigError
 class ReplyGenerator(Protocol):
     """Where a chat reply's text comes from (the generative dialogue head): one required method.
 
-    ``stream(reply)`` gets the :class:`qa.conversation.Reply` (resolution, answers, evidence) and
+    ``stream(reply)`` gets the :class:`qa.chat.conversation.Reply` (resolution, answers, evidence) and
     yields the reply's text in pieces; the API sends each piece as a ``token`` event.
     """
 

@@ -22,7 +22,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from qa.data import Question
+from qa.data.questions import Question
 
 log = logging.getLogger("kgqa.api")
 

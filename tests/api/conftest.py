@@ -35,9 +35,9 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
     """A real KG-fused model trained for a few epochs on 60 films (Hits@1 near 1 on the 1-hop questions)."""
     import torch
 
-    from qa.answerer import load_answerer
-    from qa.conversation import resolver_for
-    from qa.train import train
+    from qa.answer.answerer import load_answerer
+    from qa.chat.conversation import resolver_for
+    from qa.train.qa import train
 
     folder = tmp_path_factory.mktemp("api-model")
     kb, files = synthetic_graph(folder)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from kg.ingest import ingest
 from kg.store.embedded import EmbeddedStore
-from qa.data import Question, load_questions
+from qa.data.questions import Question, load_questions
 from retrieval.snapshot import GraphSnapshot
 from tests.conftest import write_lines
 

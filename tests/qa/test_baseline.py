@@ -10,8 +10,8 @@ import pytest
 from kg.errors import ConfigError
 from kg.linking import Linker
 from kg.store.embedded import EmbeddedStore
-from qa.baseline import BaselineConfig, TemplateBaseline
-from qa.data import Question
+from qa.answer.baseline import BaselineConfig, TemplateBaseline
+from qa.data.questions import Question
 from retrieval.snapshot import GraphSnapshot
 from tests.qa.films import TRAIN, make_snapshot, make_store, questions
 

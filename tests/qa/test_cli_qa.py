@@ -114,7 +114,7 @@ def test_chat_resolves_follow_ups_and_takes_commands(tmp_path: Path) -> None:
     assert (tmp_path / "g" / "models" / "qa" / "resolver.json").exists()      # fitted once, kept beside the model
 
     # with a dialogue head beside the model, the reply is the head's, streamed; --no-head lists answers
-    from qa.dialogue_head import DialogueHead, DialogueHeadConfig
+    from qa.chat.dialogue_head import DialogueHead, DialogueHeadConfig
     from tests.qa.test_dialogue_head import tiny_lm_folder
 
     cfg = DialogueHeadConfig(base=str(tiny_lm_folder(tmp_path / "lm")), memory_dim=32, xattn_layers=[1],

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.conversation import ReferenceResolver, find_reference, training_examples
-from qa.data import Question, load_questions
-from qa.dialogue_data import build_dialogues, entity_kind, refer, split_dialogues
+from qa.chat.conversation import ReferenceResolver, find_reference, training_examples
+from qa.data.dialogues import build_dialogues, entity_kind, refer, split_dialogues
+from qa.data.questions import Question, load_questions
 from retrieval.snapshot import GraphSnapshot
 from tests.qa.test_train import synthetic_graph, tiny_config
 
@@ -97,9 +97,9 @@ def test_resolver_learns_which_kind_an_expression_means(film_graph, tmp_path: Pa
 @pytest.mark.slow
 @pytest.mark.usefixtures("one_torch_thread")
 def test_a_conversation_with_a_trained_model(film_graph, tmp_path: Path) -> None:
-    from qa.answerer import load_answerer
-    from qa.conversation import Conversation
-    from qa.train import train
+    from qa.answer.answerer import load_answerer
+    from qa.chat.conversation import Conversation
+    from qa.train.qa import train
 
     _, questions, kb, files = film_graph
     train(tiny_config(tmp_path, kb, files, budget_minutes=1.0))
@@ -130,8 +130,8 @@ def test_a_conversation_with_a_trained_model(film_graph, tmp_path: Path) -> None
 
     # the Python session object: the same conversation, replies streamed (no head: the answer list;
     # a head, even an untrained tiny one, writes them token by token from the KG memory the answerer kept)
-    from qa.dialogue_head import DialogueHead, DialogueHeadConfig
-    from qa.session import ChatSession
+    from qa.chat.dialogue_head import DialogueHead, DialogueHeadConfig
+    from qa.chat.session import ChatSession
 
     session = ChatSession.load(tmp_path / "run", use_head=False)
     turn = session.ask("who directed [Film 3]")

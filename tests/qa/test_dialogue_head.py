@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from kg.store.base import build_export
-from qa.conversation import Reply, Resolution
-from qa.replies import Entities, NameFinder, grounding, name_list, prompt_text, reference_reply
+from qa.chat.conversation import Reply, Resolution
+from qa.chat.replies import Entities, NameFinder, grounding, name_list, prompt_text, reference_reply
 from qa.types import Answer, Evidence, Prediction, Step
 from retrieval.snapshot import GraphSnapshot
 
@@ -80,7 +80,7 @@ def tiny_lm_folder(folder: Path) -> Path:
     """A tiny random Llama (2 layers, width 64) with SmolLM2's real tokenizer, saved in ``folder``."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from qa.dialogue_head import bundled_tokenizer
+    from qa.chat.dialogue_head import bundled_tokenizer
 
     tok = bundled_tokenizer()
     torch.manual_seed(0)
@@ -100,8 +100,8 @@ def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.usefixtures("one_torch_thread")
 def test_the_head_reads_its_kg_memory_and_streams(tiny_base: Path, snap, tmp_path: Path) -> None:
-    from qa.dialogue_head import DialogueHead, DialogueHeadConfig
-    from qa.dialogue_train import batch
+    from qa.chat.dialogue_head import DialogueHead, DialogueHeadConfig
+    from qa.train.dialogue import batch
 
     torch.manual_seed(0)
     cfg = DialogueHeadConfig(base=str(tiny_base), memory_dim=8, xattn_layers=[0, 1], lora_layers=2, lora_r=4,
@@ -125,7 +125,7 @@ def test_the_head_reads_its_kg_memory_and_streams(tiny_base: Path, snap, tmp_pat
         ref = base_only.lm(input_ids=ids).logits
     assert torch.allclose(out, ref, atol=1e-5)
 
-    from qa.dialogue_train import Example
+    from qa.train.dialogue import Example
 
     tok = head.tokenizer
     targets = {"alpha": a, "omega": b}
@@ -155,7 +155,7 @@ def test_the_head_reads_its_kg_memory_and_streams(tiny_base: Path, snap, tmp_pat
 
 def test_loading_a_folder_without_a_head_says_what_to_do(tmp_path: Path) -> None:
     from kg.errors import ConfigError
-    from qa.dialogue_head import DialogueHead
+    from qa.chat.dialogue_head import DialogueHead
 
     with pytest.raises(ConfigError, match="train one"):
         DialogueHead.load(tmp_path)

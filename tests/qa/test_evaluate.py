@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from qa.baseline import TemplateBaseline
-from qa.data import Question
-from qa.evaluate import compare, evaluate, score
+from qa.answer.baseline import TemplateBaseline
+from qa.data.questions import Question
+from qa.eval.evaluate import compare, evaluate, score
 from qa.types import Answer, Prediction
 from tests.qa.films import TRAIN, make_snapshot, make_store, questions
 

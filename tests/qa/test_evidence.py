@@ -10,9 +10,9 @@ import pytest
 
 from kg.errors import ConfigError
 from kg.store.embedded import EmbeddedStore
-from qa.baseline import TemplateBaseline
-from qa.evidence import find_paths, path_cypher, relation_path_cypher, relation_path_evidence
-from qa.paths import parse_path, walk
+from qa.answer.baseline import TemplateBaseline
+from qa.answer.evidence import find_paths, path_cypher, relation_path_cypher, relation_path_evidence
+from qa.answer.paths import parse_path, walk
 from qa.types import Evidence, Step
 from retrieval.snapshot import GraphSnapshot
 from retrieval.subgraph import SubgraphRetriever

@@ -1,4 +1,4 @@
-"""The language of true replies (qa.reply_grammar): what it holds, how a reply is read back into its
+"""The language of true replies (qa.chat.grammar): what it holds, how a reply is read back into its
 claims, and constrained decoding with a tiny random LM that, left alone, says nothing true."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from kg.store.base import build_export
-from qa.conversation import Reply, Resolution
-from qa.replies import reference_reply
-from qa.reply_grammar import ReplyGrammar, claims
+from qa.chat.conversation import Reply, Resolution
+from qa.chat.grammar import ReplyGrammar, claims
+from qa.chat.replies import reference_reply
 from qa.types import Answer, Evidence, Prediction, Step
 from retrieval.snapshot import GraphSnapshot
 
@@ -95,7 +95,7 @@ def test_claims_read_a_reply_back_and_check_each_against_the_evidence(snap) -> N
 
 
 def test_constrained_decoding_keeps_a_random_lm_to_true_replies(snap, tmp_path: Path) -> None:
-    from qa.dialogue_head import DialogueHead, DialogueHeadConfig
+    from qa.chat.dialogue_head import DialogueHead, DialogueHeadConfig
     from tests.qa.test_dialogue_head import tiny_lm_folder
 
     torch.manual_seed(0)

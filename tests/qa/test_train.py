@@ -9,7 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from qa.head import evidence_paths, fit_cutoff, path_cypher, rank, select
+from kg.errors import InvalidName
+from qa.answer.evidence import evidence_paths, path_cypher
+from qa.answer.ranking import fit_cutoff, rank, select
 from qa.types import Step
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -46,11 +48,11 @@ def test_evidence_paths_follow_the_relation_weights() -> None:
     assert [s.relation for s in ev[0].steps] == ["DIRECTED_BY", "DIRECTED_BY"]
     assert ev[0].score == pytest.approx(0.72) and ev[0].score > ev[1].score
     assert ev[0].steps[1] == Step("Film B", "DIRECTED_BY", "Dir")
-    assert ev[0].cypher == ("MATCH p = (n0:Entity {id: $n0})-[:`DIRECTED_BY`]->(n1:Entity {id: $n1})"
-                            "<-[:`DIRECTED_BY`]-(n2:Entity {id: $n2}) RETURN p")
-    assert ev[0].params == {"n0": "Film A", "n1": "Dir", "n2": "Film B"}
-    with pytest.raises(ValueError):
-        path_cypher([Step("a", "BAD TYPE", "b")], "a")
+    assert ev[0].cypher == ("MATCH p = (n0:Entity {id: $topic})-[:`DIRECTED_BY`]->(n1:Entity {id: $n1})"
+                            "<-[:`DIRECTED_BY`]-(n2:Entity {id: $answer}) RETURN p")
+    assert ev[0].params == {"topic": "Film A", "n1": "Dir", "answer": "Film B"}
+    with pytest.raises(InvalidName):
+        path_cypher([Step("a", "BAD TYPE", "b")], ["a", "b"])
 
 
 def synthetic_graph(folder: Path, seed: int = 0) -> tuple[Path, list[Path]]:
@@ -95,7 +97,7 @@ def tiny_config(tmp_path: Path, kb: Path, files: list[Path], budget_minutes: flo
     """The small, fast training config the QA tests share (a real model, trained for seconds)."""
     from encoders.fusion import FusionConfig
     from encoders.gnn import GNNConfig
-    from qa.train import TrainConfig
+    from qa.train.qa import TrainConfig
 
     return TrainConfig(questions=[str(f) for f in files], kb=str(kb), output_dir=str(tmp_path / "run"),
                        cache_dir=str(tmp_path / "cache"), text_cache_dir=str(tmp_path / "text"),
@@ -108,9 +110,9 @@ def tiny_config(tmp_path: Path, kb: Path, files: list[Path], budget_minutes: flo
 @pytest.mark.slow
 def test_training_beats_chance_and_the_checkpoint_answers_with_evidence(tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    from qa.answerer import load_answerer
-    from qa.data import load_questions, split_validation
-    from qa.train import train
+    from qa.answer.answerer import load_answerer
+    from qa.data.questions import load_questions, split_validation
+    from qa.train.qa import train
     from qa.types import Prediction
 
     kb, files = synthetic_graph(tmp_path)
@@ -133,5 +135,5 @@ def test_training_beats_chance_and_the_checkpoint_answers_with_evidence(tmp_path
         assert [y for _, y in a.ranked[:3]] == pytest.approx([y for _, y in b.ranked[:3]], abs=1e-5)
     p = next(p for p in preds if p.answers and p.answers[0].entity_id in val[preds.index(p)].answers)
     ev = p.answers[0].evidence[0]
-    assert ev.params["n0"] == p.topics[0] and ev.cypher.startswith("MATCH p = (n0:Entity {id: $n0})")
+    assert ev.params["topic"] == p.topics[0] and ev.cypher.startswith("MATCH p = (n0:Entity {id: $topic})")
     assert ev.steps and 0.0 < ev.score <= 1.0

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from kg.errors import ConfigError
+from kg.names import describe_relation
 from retrieval.catalog import (
     GraphIndexes,
     build_graph_indexes,
-    describe_relation,
     fact_id,
     node_embedding_index,
     verbalise_fact,

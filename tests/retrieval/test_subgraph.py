@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from kg.errors import ConfigError, NotFound
+from kg.names import describe_relation
 from kg.store.base import GraphExport, build_export
 from retrieval.snapshot import GraphSnapshot
-from retrieval.subgraph import Subgraph, SubgraphConfig, SubgraphRetriever, relation_description
+from retrieval.subgraph import Subgraph, SubgraphConfig, SubgraphRetriever
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "sample" / "metaqa_sample.txt"
@@ -160,7 +161,7 @@ def test_seed_names_are_masked_for_scoring(snap: GraphSnapshot) -> None:
     retriever = SubgraphRetriever(snap, SubgraphConfig(), lambda q: seen.append(q) or np.zeros(5))
     retriever.retrieve(["f3"], "who directed up in 2009, Up?", hops=1)
     assert seen == ["who directed in 2009, ?"]
-    assert relation_description("HAS_IMDB_RATING") == "has imdb rating"
+    assert describe_relation("HAS_IMDB_RATING") == "has imdb rating"
 
 
 # -- the Subgraph value ---------------------------------------------------------------------

@@ -32,7 +32,7 @@ from encoders.text import TextEncoder, TextEncoderConfig
 from kg.config import StoreConfig
 from kg.errors import ConfigError, NotFound
 from kg.store import GraphStore
-from qa.data import Question
+from qa.data.questions import Question
 from retrieval.snapshot import GraphSnapshot
 from retrieval.subgraph import CosineRelationScorer, SubgraphConfig, SubgraphRetriever
 

@@ -1,14 +1,14 @@
 """What a reply may say, and the check of what a reply said: the dialogue head's guard against
 stating anything the evidence does not hold.
 
-The head writes pointers (``E1 directed E0.``; :class:`qa.replies.Entities`). For one reply the
+The head writes pointers (``E1 directed E0.``; :class:`qa.chat.replies.Entities`). For one reply the
 language of true replies is small and can be listed: the answers shown, each once, in any order,
 with the right count of the rest ("E1, E2, E3, E4, E5 and 12 more"), in the one-hop sentence or as
 a list; then, optionally, "For example, " and evidence facts, each a triple of an evidence path
 between entities of the pointer table, each once, every one sharing an entity with one before it;
 or, when the graph holds no answer, that sentence. :class:`ReplyGrammar` holds that language as a
 sorted list, so that "is this a prefix of a true reply" and "what must come next" are binary
-searches; :meth:`qa.dialogue_head.DialogueHead.stream` uses it to keep each token it picks inside
+searches; :meth:`qa.chat.dialogue_head.DialogueHead.stream` uses it to keep each token it picks inside
 the language (the LM still chooses the order of the answers, which facts to give, and when to stop)
 and to stream the text that every true continuation shares before the LM has computed it.
 
@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from qa.replies import (
+from qa.chat.replies import (
     NO_ANSWER,
     NO_TOPIC,
     PHRASES,
@@ -73,7 +73,7 @@ class ReplyGrammar:
 
     texts: list[str]
     reference_order_only: bool = False
-    reference: str | None = None     # the reply the head was trained to write (qa.replies.reference_reply)
+    reference: str | None = None     # the reply the head was trained to write (qa.chat.replies.reference_reply)
     _n: int = field(default=0, repr=False)
 
     def __post_init__(self) -> None:

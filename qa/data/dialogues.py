@@ -13,7 +13,7 @@ kind, and to the answer only if the topic is of another kind. Gold: the follow-u
 entity it refers to.
 
 Splits follow the QA protocol: a dialogue is held out when all of its turns are validation questions
-(:func:`qa.data.split_validation`), so no held-out turn was seen by the QA model or the resolver;
+(:func:`qa.data.questions.split_validation`), so no held-out turn was seen by the QA model or the resolver;
 the training dialogues use only training questions.
 
     dialogues = build_dialogues(questions, snapshot, seed=0)
@@ -31,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from qa.data import Question, split_validation
+from qa.data.questions import Question, split_validation
 from retrieval.snapshot import GraphSnapshot
 
 FILM_REFS = ("it", "that film", "that movie")
@@ -177,7 +177,7 @@ def model_dialogues(snapshot: GraphSnapshot, model_dir: str | Path) -> tuple[lis
     """The training and held-out dialogues (:func:`split_dialogues`) of the questions the QA model in
     ``model_dir`` was trained on (its ``config.json``)."""
     from kg.errors import ConfigError
-    from qa.data import load_questions
+    from qa.data.questions import load_questions
 
     cfg = json.loads((Path(model_dir) / "config.json").read_text()).get("train", {})
     files = [f for f in cfg.get("questions", []) if Path(f).is_file()]

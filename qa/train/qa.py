@@ -1,12 +1,12 @@
 """Training the KG-fused QA model on MetaQA-style question files (one model for all hop counts).
 
-Protocol: the questions of every file minus the fixed validation part (:func:`qa.data.split_validation`)
+Protocol: the questions of every file minus the fixed validation part (:func:`qa.data.questions.split_validation`)
 train, the validation part early-stops (Hits@1) and fits the answer cut-off. With
 ``split="templates"`` the model trains on the seen templates only (their validation part
-early-stops) and is scored on the held-out templates (:func:`qa.data.split_templates`).
+early-stops) and is scored on the held-out templates (:func:`qa.data.questions.split_templates`).
 
 Frozen inputs (token states, name embeddings, subgraphs) are precomputed once and cached under
-``cache_dir`` (:mod:`qa.dataset`); the trainer then only runs the fusion model. Linear warmup then
+``cache_dir`` (:mod:`qa.data.examples`); the trainer then only runs the fusion model. Linear warmup then
 cosine decay (to 0 at the last step or at the end of the wall-clock budget, whichever is first),
 AdamW, early stopping, a wall-clock budget. The output folder holds
 ``model.safetensors`` + ``config.json`` (no pickle), ``log.json`` and ``curves.png``::
@@ -35,9 +35,11 @@ from encoders.text import TextEncoderConfig
 from encoders.training import Budget, EarlyStopping, JsonLog
 from kg.config import StoreConfig
 from kg.errors import ConfigError
-from qa.data import Question, load_questions, split_templates, split_validation
-from qa.dataset import Graph, QAExamples, TokenEncoder, build_examples, collate, load_graph
-from qa.head import HeadConfig, fit_cutoff, rank, select
+from qa.answer.checkpoint import save_model
+from qa.answer.ranking import HeadConfig, fit_cutoff, rank, select
+from qa.data.examples import Graph, QAExamples, TokenEncoder, build_examples, collate, load_graph
+from qa.data.questions import Question, load_questions, split_templates, split_validation
+from qa.eval.metrics import f1, first_gold_rank, hits_at
 from retrieval.subgraph import SubgraphConfig
 
 METAQA = "/work/shared/data/metaqa"
@@ -178,15 +180,13 @@ def score_examples(model: KGFusionModel, ex: QAExamples, graph: Graph, batch_siz
     return out
 
 
-def metrics(ex: QAExamples, graph: Graph, scored: dict[int, dict[str, Any]], cutoff: float | None = None,
+def validation_metrics(ex: QAExamples, graph: Graph, scored: dict[int, dict[str, Any]], cutoff: float | None = None,
             idx: list[int] | None = None) -> dict[str, Any]:
     """Hits@1 (and F1 with ``cutoff``) per hop and overall; a question without a subgraph is a miss."""
     snap = graph.snapshot
     per: dict[str, list[float]] = {}
     f1s: dict[str, list[float]] = {}
     hop_ok: list[float] = []
-    from qa.head import f1
-
     for i in range(len(ex)) if idx is None else idx:
         q = ex.questions[i]
         key = f"{q.hop or 0}-hop"
@@ -195,7 +195,7 @@ def metrics(ex: QAExamples, graph: Graph, scored: dict[int, dict[str, Any]], cut
         if s is not None and len(s["order"]):
             nodes = ex.nodes(i)
             ids = [snap.node_ids[int(nodes[j])] for j in s["order"][:100]]
-            hit = float(ids[0] in q.answers)
+            hit = float(hits_at(first_gold_rank(ids, q.answers), 1))
             if cutoff is not None:
                 f = f1(ids[: select(s["probs"], cutoff)], q.answers)
             if q.hop:
@@ -222,33 +222,6 @@ def fit_head_cutoff(ex: QAExamples, graph: Graph, scored: dict[int, dict[str, An
         ranked.append((ids, s["probs"][:100]))
         golds.append(ex.questions[i].answers)
     return fit_cutoff(ranked, golds)
-
-
-# -- checkpoints ---------------------------------------------------------------------------------
-def save_model(model: KGFusionModel, folder: str | Path, relations: list[str], extra: dict[str, Any]) -> Path:
-    """``model.safetensors`` (trainable weights, no text model) + ``config.json``."""
-    from safetensors.torch import save_file
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if not k.startswith("text_model.")}
-    save_file(state, str(folder / "model.safetensors"))
-    cfg = {"format": "kgqa-fusion-qa", "version": 1, "fusion": model.config.to_dict(), "relations": relations,
-           "text_dim": model.text_dim, **extra}
-    (folder / "config.json").write_text(json.dumps(cfg, indent=1))
-    return folder
-
-
-def load_model(folder: str | Path, device: Any = "cpu") -> tuple[KGFusionModel, dict[str, Any]]:
-    from safetensors.torch import load_file
-
-    folder = Path(folder)
-    if not (folder / "config.json").exists() or not (folder / "model.safetensors").exists():
-        raise ConfigError(f"{folder} holds no QA checkpoint (model.safetensors + config.json): run kgqa train first")
-    cfg = json.loads((folder / "config.json").read_text())
-    model = KGFusionModel(FusionConfig.from_dict(cfg["fusion"]), len(cfg["relations"]), int(cfg["text_dim"]))
-    model.load_state_dict(load_file(str(folder / "model.safetensors"), device="cpu"))
-    return model.to(device).eval(), cfg
 
 
 # -- training ------------------------------------------------------------------------------------
@@ -364,7 +337,7 @@ def train(config: TrainConfig) -> TrainReport:
             losses.append(float(loss.detach()))
             bar.update(1)
             if step % eval_every == 0 or step == total or budget.spent():
-                m = metrics(va, graph, score_examples(model, va, graph, device=device))
+                m = validation_metrics(va, graph, score_examples(model, va, graph, device=device))
                 rec = {"step": step, "epoch": epoch + step / steps_per_epoch - epoch, "lr": sched.get_last_lr()[0],
                        "train_loss": float(np.mean(losses[-eval_every:])), "seconds": budget.elapsed,
                        **{f"val_{k}": v for k, v in m.items() if not k.startswith("n/")}}
@@ -380,8 +353,9 @@ def train(config: TrainConfig) -> TrainReport:
     stopper.restore(model)
     scored = score_examples(model, va, graph, device=device)
     cutoff, _ = fit_head_cutoff(va, graph, scored)
-    val_m = metrics(va, graph, scored, cutoff)
-    test_m = metrics(te, graph, score_examples(model, te, graph, device=device), cutoff) if te is not None else None
+    val_m = validation_metrics(va, graph, scored, cutoff)
+    test_m = (validation_metrics(te, graph, score_examples(model, te, graph, device=device), cutoff)
+              if te is not None else None)
     report = TrainReport(str(out), val_m, test_m, stopper.best_epoch, step, train_s, prepare_s, len(train_idx), cutoff)
     head = asdict(config.head)
     head["cutoff"] = cutoff
@@ -392,33 +366,3 @@ def train(config: TrainConfig) -> TrainReport:
         _plot(log.records, out / "curves.png")
     (out / "report.json").write_text(json.dumps(report.to_dict(), indent=1))
     return report
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m qa.train CONFIG [--budget-minutes M] [--output-dir DIR] [--limit N]``: train and print the report."""
-    import argparse
-
-    ap = argparse.ArgumentParser(description="Train the KG-fused QA model from a JSON config.")
-    ap.add_argument("config")
-    ap.add_argument("--budget-minutes", type=float, default=None)
-    ap.add_argument("--output-dir", default=None)
-    ap.add_argument("--limit", type=int, default=None, help="questions per file (quick runs)")
-    ap.add_argument("--mode", choices=["full", "no_gnn", "no_graph"], default=None, help="fusion mode (ablations)")
-    ap.add_argument("--split", choices=["validation", "templates"], default=None)
-    args = ap.parse_args(argv)
-    cfg = TrainConfig.load(args.config)
-    if args.budget_minutes is not None:
-        cfg.budget_minutes = args.budget_minutes
-    if args.output_dir:
-        cfg.output_dir = args.output_dir
-    if args.limit:
-        cfg.limit = args.limit
-    if args.mode:
-        cfg.fusion.mode = args.mode
-    if args.split:
-        cfg.split = args.split
-    print(json.dumps(train(cfg).to_dict(), indent=1))
-
-
-if __name__ == "__main__":
-    main()

@@ -8,7 +8,7 @@ director with [X]" is the path ``DIRECTED_BY> / <DIRECTED_BY``.
 Walking a path from a topic gives every node it reaches and how many walks reach it
 (:func:`walk`); :func:`expand_all` gives the nodes reached by every one-hop extension of a
 frontier at once, which is how a path search over all relation paths proceeds (see
-:mod:`qa.baseline`). Walks never pass through the topic again (``X -> director -> X -> genre``
+:mod:`qa.answer.baseline`). Walks never pass through the topic again (``X -> director -> X -> genre``
 is no way to reach a genre of a film that shares X's director), and the topic itself is
 not among the nodes reached, as MetaQA never answers a question with its topic.
 

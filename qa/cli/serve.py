@@ -7,8 +7,7 @@ from pathlib import Path
 
 import click
 
-from qa.cli_base import Context, _fail_cleanly, _model_dir
-from qa.cli_qa import MODEL_HELP
+from qa.cli.base import MODEL_HELP, Context, _fail_cleanly, _model_dir
 
 
 @click.command("serve")
@@ -70,7 +69,7 @@ def serve_command(ctx: click.Context, host: str, port: int, model_dir: Path | No
     if head_dir is None and not no_head and beside is not None and (beside / "dialogue_head.json").is_file():
         head_dir = beside
     if head_dir is not None and not no_head:
-        from qa.dialogue_head import DialogueHead
+        from qa.chat.dialogue_head import DialogueHead
 
         if service.answerer is None:
             raise click.ClickException("--dialogue-head needs the QA model (--model DIR)")

@@ -1,7 +1,7 @@
 """Replies in words: what the dialogue head reads, the reference replies it is trained on, and the
 check that a reply asserts nothing the evidence does not hold.
 
-The dialogue head (:mod:`qa.dialogue_head`) reads a short prompt built from a :class:`qa.conversation.Reply`
+The dialogue head (:mod:`qa.chat.dialogue_head`) reads a short prompt built from a :class:`qa.chat.conversation.Reply`
 (:func:`prompt_text`): the question, then the entities it may name, each with a pointer (``E0`` the
 topic, ``E1``... the answers shown, then the entities on the top answer's evidence path;
 :class:`Entities`), and that path in pointers (``E0 DIRECTED_BY E1``). It writes the reply with

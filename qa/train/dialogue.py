@@ -1,22 +1,21 @@
-"""Fine-tune the dialogue head (:mod:`qa.dialogue_head`) on the dialogue set.
+"""Fine-tune the dialogue head (:mod:`qa.chat.dialogue_head`) on the dialogue set.
 
-1. The training dialogues (:mod:`qa.dialogue_data`; built from the QA model's training questions
-   only) are played through a :class:`qa.conversation.Conversation` with the trained QA model, as a
-   user types them: each turn gives a real :class:`~qa.conversation.Reply` (resolution, answers,
+1. The training dialogues (:mod:`qa.data.dialogues`; built from the QA model's training questions
+   only) are played through a :class:`qa.chat.conversation.Conversation` with the trained QA model, as a
+   user types them: each turn gives a real :class:`~qa.chat.conversation.Reply` (resolution, answers,
    evidence, fused KG memory), errors included.
-2. Each reply becomes an example: the prompt (:func:`qa.replies.prompt_text`), its memory, and the
-   reference reply (:func:`qa.replies.reference_reply`) as the target. A fraction of the replies
+2. Each reply becomes an example: the prompt (:func:`qa.chat.replies.prompt_text`), its memory, and the
+   reference reply (:func:`qa.chat.replies.reference_reply`) as the target. A fraction of the replies
    have their answers removed (target: the graph holds no answer) or their topic too (target:
    nothing found), so that the head learns to say so rather than invent.
 3. LoRA, the cross-attention blocks and the memory projection train with AdamW (cosine schedule
    over the time budget); the teacher-forced loss of held-out dialogue turns is logged.
 
-    python -m qa.dialogue_train [--qa-model runs/qa/metaqa] [--out DIR] [--dialogues 1200]
+    kgqa train-dialogue [--model runs/qa/metaqa] [--out DIR] [--dialogues 1200]
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import pickle
 import random
@@ -28,9 +27,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from qa.dialogue_data import model_dialogues
-from qa.dialogue_head import DialogueHead, DialogueHeadConfig
-from qa.replies import reference_reply
+from qa.chat.dialogue_head import DialogueHead, DialogueHeadConfig
+from qa.chat.replies import reference_reply
+from qa.data.dialogues import model_dialogues
 from qa.types import Prediction
 
 
@@ -70,8 +69,8 @@ class Example:
 
 
 def play(answerer: Any, resolver: Any, dialogues: list[Any]) -> list[Any]:
-    """Every turn's :class:`~qa.conversation.Reply`, each dialogue in a fresh conversation."""
-    from qa.conversation import Conversation
+    """Every turn's :class:`~qa.chat.conversation.Reply`, each dialogue in a fresh conversation."""
+    from qa.chat.conversation import Conversation
 
     chat, replies = Conversation(answerer, resolver), []
     for d in dialogues:
@@ -82,7 +81,7 @@ def play(answerer: Any, resolver: Any, dialogues: list[Any]) -> list[Any]:
 
 def variants(replies: list[Any], rng: random.Random, no_answer: float, no_topic: float) -> list[Any]:
     """The replies, some with their answers (and topic) removed: the head must learn to say so."""
-    from qa.conversation import Reply
+    from qa.chat.conversation import Reply
 
     out = []
     for r in replies:
@@ -132,8 +131,8 @@ def mean_loss(head: DialogueHead, examples: list[Example], pad_id: int, batch_si
 
 
 def train(config: DialogueTrainConfig) -> dict[str, Any]:
-    from qa.answerer import load_answerer
-    from qa.conversation import resolver_for as load_resolver
+    from qa.answer.answerer import load_answerer
+    from qa.chat.conversation import resolver_for as load_resolver
 
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
@@ -148,7 +147,7 @@ def train(config: DialogueTrainConfig) -> dict[str, Any]:
     if config.init_from:
         from safetensors.torch import load_file
 
-        from qa.dialogue_head import CHECKPOINT
+        from qa.chat.dialogue_head import CHECKPOINT
 
         head.load_state_dict(load_file(str(Path(config.init_from) / CHECKPOINT)), strict=False)
     pad = head.tokenizer.pad_token_id if head.tokenizer.pad_token_id is not None else head.tokenizer.eos_token_id
@@ -212,24 +211,3 @@ def train(config: DialogueTrainConfig) -> dict[str, Any]:
     print(f"val loss {log[0]['val_loss']:.3f} -> {log[-1]['val_loss']:.3f} after {step} steps "
           f"({train_s / 60:.1f} min); cross-attention gates {gates}; wrote {out}", flush=True)
     return report
-
-
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--qa-model", default="runs/qa/metaqa")
-    ap.add_argument("--out", default=None)
-    ap.add_argument("--dialogues", type=int, default=1200)
-    ap.add_argument("--budget-minutes", type=float, default=30.0)
-    ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=5e-4)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--seed", type=int, default=0, help="which training dialogues are played (shuffle seed)")
-    ap.add_argument("--init-from", default=None, help="continue from the head in this folder")
-    args = ap.parse_args(argv)
-    train(DialogueTrainConfig(qa_model=args.qa_model, out_dir=args.out, dialogues=args.dialogues,
-                              budget_minutes=args.budget_minutes, batch_size=args.batch_size, lr=args.lr,
-                              threads=args.threads, seed=args.seed, init_from=args.init_from))
-
-
-if __name__ == "__main__":
-    main()

@@ -2,13 +2,13 @@
 
 Nothing here learns weights. :meth:`TemplateBaseline.fit` reads training questions and, for each
 *template* (the question with its topic replaced by ``NE``: "who directed NE"), searches every
-relation path of up to the question's hop count (both edge directions, see :mod:`qa.paths`) from
+relation path of up to the question's hop count (both edge directions, see :mod:`qa.answer.paths`) from
 the topic of some of its questions, and keeps the path whose reached set best matches the gold
 answers (highest mean F1; ties: a path as long as the hop count, then shorter, then by name).
 :meth:`~TemplateBaseline.predict` finds the question's template (the linker finds the topic when
 the brackets are stripped), walks its path from the topic over a :class:`GraphSnapshot`, and
 answers with every node reached but the topic, ranked by the number of paths that reach it
-(ties by id), each with its evidence paths and their Cypher (:mod:`qa.evidence`). A template
+(ties by id), each with its evidence paths and their Cypher (:mod:`qa.answer.evidence`). A template
 never seen in training gets no answer: the baseline cannot generalise beyond wording it saw.
 
 Usage::
@@ -34,10 +34,11 @@ from typing import Any
 import numpy as np
 
 from kg.errors import ConfigError
-from qa.answering import TopicCandidate, TopicResolver, normalize_template
-from qa.data import Question
-from qa.evidence import relation_path_evidence
-from qa.paths import RelationPath, expand_all, format_path, parse_path, walk
+from qa.answer.evidence import relation_path_evidence
+from qa.answer.paths import RelationPath, expand_all, format_path, parse_path, walk
+from qa.answer.topic import TopicCandidate, TopicResolver, normalize_template
+from qa.data.questions import Question
+from qa.eval.metrics import f1_of_counts
 from qa.types import Answer, Prediction
 from retrieval.snapshot import GraphSnapshot
 
@@ -125,8 +126,8 @@ def _stable_order(questions: Sequence[Question]) -> list[Question]:
 
 
 def _f1(reached: np.ndarray, gold: np.ndarray) -> float:
-    hit = len(np.intersect1d(reached, gold, assume_unique=True))
-    return 0.0 if hit == 0 else 2.0 * hit / (len(reached) + len(gold))
+    """:func:`qa.eval.metrics.f1_of_counts` on node-index arrays (both unique)."""
+    return f1_of_counts(len(np.intersect1d(reached, gold, assume_unique=True)), len(reached), len(gold))
 
 
 class TemplateBaseline:

@@ -6,13 +6,17 @@ topic to the answer, walking edges both ways and recording each triple in its st
 direction (:class:`~qa.types.Step`). Two ways to rank:
 
 * **by relation path**: given the relation path the answerer used (``DIRECTED_BY> / <DIRECTED_BY``,
-  see :mod:`qa.paths`), only the instances of that path are returned; each contributes 1 (the
+  see :mod:`qa.answer.paths`), only the instances of that path are returned; each contributes 1 (the
   template baseline scores an answer by how many such paths reach it);
 * **by relation weights**: given weights in ``[0, 1]`` per relation (``{"DIRECTED_BY": 0.9}``, an
   ``(R,)`` array over ``snapshot.relations``, or ``(H, R)`` with one row per hop, the last row for
   later hops), every path scores the product of the weights of its edges, missing relations 0.5
   (no weights: every path scores 1), and the best come first (ties: shorter first, then as found).
   The search is best-first and exact: a path's score never grows as it gets longer.
+
+The QA head's own evidence (:func:`evidence_paths`) is a beam search over the question's subgraph
+for walks of exactly the hop count the model answered at, scored by the model's per-step relation
+weights; all answers of a question in one search.
 
 Paths never come back to the topic. Found by weights, they are simple (no node twice, the answer
 only at the end); instances of a relation path are simple when any such path exists, else walks
@@ -36,6 +40,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -43,7 +48,7 @@ import numpy as np
 
 from kg.errors import ConfigError
 from kg.names import check_identifier
-from qa.paths import Direction, Hop, RelationPath, relation_index, step
+from qa.answer.paths import Direction, Hop, RelationPath, relation_index, step
 from qa.types import Evidence, Step
 from retrieval.snapshot import GraphSnapshot, gather
 from retrieval.subgraph import Subgraph
@@ -233,6 +238,45 @@ def _best_first(snap: GraphSnapshot, t: int, a: int, max_hops: int, table: np.nd
     return out
 
 
+# -- paths weighted by the fusion model's relation weights (the QA head's evidence) -------------------
+def evidence_paths(topics: Sequence[int], answers: Sequence[int], hop: int, edge_index: np.ndarray,
+                   edge_type: np.ndarray, relation_weights: np.ndarray, node_ids: Sequence[str],
+                   relations: Sequence[str], paths: int = 2, beam: int = 3) -> dict[int, list[Evidence]]:
+    """For each answer, the best ``paths`` walks of exactly ``hop`` edges from a topic to it (no node twice);
+    one beam search for all the answers.
+
+    ``relation_weights (max_hops, 2R)``: step ``k``'s weight of relation ``r`` walked forward (``r``)
+    or backward (``R + r``); a path scores the product of its steps' weights."""
+    r_count = len(relations)
+    heads, tails = edge_index[0].tolist(), edge_index[1].tolist()
+    adj: dict[int, list[tuple[int, int, int]]] = {}                      # node -> (next, edge, dir)
+    for e, (h, t) in enumerate(zip(heads, tails, strict=True)):
+        adj.setdefault(h, []).append((t, e, 0))
+        adj.setdefault(t, []).append((h, e, 1))
+    # beams[node] = list of (log score, node path, edge path, dirs)
+    beams: dict[int, list[tuple[float, tuple[int, ...], tuple[int, ...], tuple[int, ...]]]] = {
+        t: [(0.0, (t,), (), ())] for t in topics}
+    for k in range(hop):
+        w = relation_weights[min(k, len(relation_weights) - 1)]
+        nxt: dict[int, list[tuple[float, tuple[int, ...], tuple[int, ...], tuple[int, ...]]]] = {}
+        for u, items in beams.items():
+            for v, e, d in adj.get(u, []):
+                lw = math.log(max(float(w[int(edge_type[e]) + d * r_count]), 1e-12))
+                for s, nodes, es, ds in items:
+                    if v in nodes:
+                        continue
+                    nxt.setdefault(v, []).append((s + lw, (*nodes, v), (*es, e), (*ds, d)))
+        beams = {v: sorted(items, key=lambda x: -x[0])[:beam] for v, items in nxt.items()}
+    out: dict[int, list[Evidence]] = {}
+    for answer in answers:
+        out[answer] = []
+        for s, nodes, es, _ds in beams.get(answer, [])[:paths]:
+            steps = [Step(node_ids[heads[e]], relations[int(edge_type[e])], node_ids[tails[e]]) for e in es]
+            query, params = path_cypher(steps, [node_ids[n] for n in nodes])
+            out[answer].append(Evidence(steps=steps, score=float(math.exp(s)), cypher=query, params=params))
+    return out
+
+
 # -- steps and Cypher ---------------------------------------------------------------------------
 def _evidence(snap: GraphSnapshot, nodes: list[int], edges: list[int], score: float) -> Evidence:
     steps = [Step(snap.node_ids[int(snap.src[e])], snap.relations[int(snap.edge_type[e])],
@@ -268,7 +312,7 @@ def path_cypher(steps: Sequence[Step], nodes: Sequence[str]) -> tuple[str, dict[
 def relation_path_cypher(path: RelationPath) -> str:
     """A read-only query for the answers of ``path`` from ``$topic``, with the number of paths to each.
 
-    Mirrors :func:`qa.paths.walk`: no node along the way (nor the answer) is the topic. Returns
+    Mirrors :func:`qa.answer.paths.walk`: no node along the way (nor the answer) is the topic. Returns
     the columns ``answer`` (entity id) and ``paths``, most paths first.
     """
     if not path:

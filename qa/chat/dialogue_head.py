@@ -9,14 +9,14 @@ gated cross-attention on the fused KG memory and on the QA head's answers.
   projected to the LM's width; plus one learned "nothing" slot.
 - Gated cross-attention (Flamingo-style, ``tanh`` gates starting at 0, so the untrained head is the
   base LM) before ``xattn_layers`` of the LM's decoder layers; LoRA on the top ``lora_layers``
-  layers. Only these and the memory projection are trained (:mod:`qa.dialogue_train`); the rest of
+  layers. Only these and the memory projection are trained (:mod:`qa.train.dialogue`); the rest of
   the LM stays frozen.
-- The LM also reads a short prompt (:func:`qa.replies.prompt_text`: the question, the entities it
+- The LM also reads a short prompt (:func:`qa.chat.replies.prompt_text`: the question, the entities it
   may name with their pointers ``E0``, ``E1``..., the top answer's evidence path in pointers) and
   writes pointers where names go; memory slot ``i`` is entity ``E<i>`` (a learned slot embedding
-  ties them), and the names are put in as the reply streams (:class:`qa.replies.Entities`).
+  ties them), and the names are put in as the reply streams (:class:`qa.chat.replies.Entities`).
 
-- Decoding is held to the replies the evidence makes true (:mod:`qa.reply_grammar`): each token is the
+- Decoding is held to the replies the evidence makes true (:mod:`qa.chat.grammar`): each token is the
   LM's best among those that keep the reply a prefix of one, so the LM chooses the order of the
   answers, which evidence facts to give and when to stop, but cannot state a fact outside the evidence,
   leave out or repeat an answer, or miscount the rest. ``constrained=False`` lets it write freely.
@@ -24,7 +24,7 @@ gated cross-attention on the fused KG memory and on the QA head's answers.
 Replies stream token by token (:meth:`DialogueHead.stream`, greedy, KV cache)::
 
     head = DialogueHead.load("runs/dialogue", snapshot)
-    for piece in head.stream(reply):      # reply: qa.conversation.Reply
+    for piece in head.stream(reply):      # reply: qa.chat.conversation.Reply
         print(piece, end="", flush=True)
 """
 
@@ -43,7 +43,7 @@ import torch
 from torch import Tensor, nn
 
 from kg.errors import ConfigError
-from qa.replies import Entities, prompt_text
+from qa.chat.replies import Entities, prompt_text
 
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 ROLES = ("topic", "answer", "path")
@@ -202,7 +202,7 @@ class DialogueHead(nn.Module):
 
     # -- inputs ----------------------------------------------------------------------------------
     def memory_features(self, reply: Any, snapshot: Any) -> np.ndarray:
-        """``(k, memory_dim + 4)``: per entity of the reply's pointer table (:class:`qa.replies.Entities`,
+        """``(k, memory_dim + 4)``: per entity of the reply's pointer table (:class:`qa.chat.replies.Entities`,
         slot ``i`` is ``E<i>``), its fused node state, role one-hot and the QA head's probability."""
         pred = reply.prediction
         mem = pred.memory or {}
@@ -259,7 +259,7 @@ class DialogueHead(nn.Module):
         return {n: t.detach().contiguous() for n, t in self.state_dict().items() if n in names}
 
     # -- generation ------------------------------------------------------------------------------
-    constrained: bool = True   # keep each reply inside the language of true replies (qa.reply_grammar)
+    constrained: bool = True   # keep each reply inside the language of true replies (qa.chat.grammar)
     candidates: int = 64       # tokens tried, best first, for one that keeps the reply true
     last_text: str = ""        # the last reply in pointers, as the head wrote it
     last_stats: dict[str, Any] | None = None   # LM steps, tokens fed without a choice, fallback, true replies
@@ -267,13 +267,13 @@ class DialogueHead(nn.Module):
     @torch.no_grad()
     def stream(self, reply: Any, snapshot: Any | None = None, constrained: bool | None = None) -> Iterator[str]:
         """The reply's text, piece by piece as tokens are generated (greedy decoding, KV cache). The head
-        writes pointers (``E1 directed E0.``); each piece has the names in (:class:`qa.replies.Entities`).
+        writes pointers (``E1 directed E0.``); each piece has the names in (:class:`qa.chat.replies.Entities`).
 
         ``constrained`` (default :attr:`constrained`): each token is the LM's best among those that keep the
-        reply a prefix of a true one (:class:`qa.reply_grammar.ReplyGrammar`), and the end comes only when
+        reply a prefix of a true one (:class:`qa.chat.grammar.ReplyGrammar`), and the end comes only when
         the reply is whole; the text every true continuation shares is streamed before the LM computes it
         and fed to it in one step; a reply with one true form is written without the LM."""
-        from qa.reply_grammar import ReplyGrammar
+        from qa.chat.grammar import ReplyGrammar
 
         snapshot = snapshot if snapshot is not None else self.snapshot
         constrained = self.constrained if constrained is None else constrained
@@ -420,8 +420,7 @@ class DialogueHead(nn.Module):
         d = Path(model_dir)
         meta_file = d / "dialogue_head.json"
         if not meta_file.exists():
-            raise ConfigError(f"no dialogue head in {d}: train one with `kgqa train-dialogue` "
-                              "(or python -m qa.dialogue_train)")
+            raise ConfigError(f"no dialogue head in {d}: train one with `kgqa train-dialogue`")
         cfg = DialogueHeadConfig(**json.loads(meta_file.read_text())["config"])
         head = cls(cfg)
         state = load_file(str(d / CHECKPOINT))

@@ -13,7 +13,7 @@ answers and scores each one:
 
 Scores are macro-averaged over questions, overall, per hop and per question type (by default the
 template, "who directed NE"; pass ``question_type`` to group by the relation path, e.g.
-:meth:`qa.baseline.TemplateBaseline.question_type`). Nothing is special-cased: an answerer that
+:meth:`qa.answer.baseline.TemplateBaseline.question_type`). Nothing is special-cased: an answerer that
 ranks the topic entity itself, or ids the graph lacks, simply misses. Given the graph's ids
 (``entities``), the report also counts gold answers outside the graph, which no answerer can find.
 Timing: wall-clock seconds of the batched predictions (questions/s), and, when
@@ -39,7 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from qa.data import Question
+from qa.data.questions import Question
+from qa.eval.metrics import first_gold_rank, hits_at, precision_recall_f1, reciprocal_rank
 from qa.types import Answerer, Prediction
 
 TypeOf = Callable[[Question], str | None] | Mapping[str, str]
@@ -71,7 +72,7 @@ class QuestionResult:
     predicted: list[str] = field(default_factory=list)
 
     def hits(self, k: int) -> bool:
-        return self.rank is not None and self.rank <= k
+        return hits_at(self.rank, k)
 
 
 @dataclass
@@ -95,7 +96,7 @@ class Metrics:
             return cls(0, {k: 0.0 for k in ks}, 0.0, 0.0, 0.0, 0.0, 0, None, 0)
         topics = [r.topic_ok for r in results if r.topic_ok is not None]
         return cls(n, {k: sum(r.hits(k) for r in results) / n for k in ks},
-                   sum(1.0 / r.rank for r in results if r.rank) / n,
+                   sum(reciprocal_rank(r.rank) for r in results) / n,
                    sum(r.precision for r in results) / n, sum(r.recall for r in results) / n,
                    sum(r.f1 for r in results) / n, sum(r.empty for r in results),
                    sum(topics) / len(topics) if topics else None,
@@ -115,20 +116,9 @@ def score(question: Question, prediction: Prediction, entities: Collection[str] 
           question_type: str = OTHER) -> QuestionResult:
     """Score one prediction against the question's gold answers (see the module docstring)."""
     gold = set(question.answers)
-    seen: set[str] = set()
-    rank = None
-    for entity_id, _ in prediction.ranked:
-        if entity_id in seen:
-            continue
-        seen.add(entity_id)
-        if entity_id in gold:
-            rank = len(seen)
-            break
+    rank = first_gold_rank((entity_id for entity_id, _ in prediction.ranked), gold)
     predicted = list(dict.fromkeys(a.entity_id for a in prediction.answers))
-    hit = len(gold.intersection(predicted))
-    precision = hit / len(predicted) if predicted else 0.0
-    recall = hit / len(gold) if gold else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if hit else 0.0
+    precision, recall, f1 = precision_recall_f1(predicted, gold)
     topic_ok = None if question.topic is None else question.topic in prediction.topics
     outside = sum(a not in entities for a in gold) if entities is not None else 0
     return QuestionResult(question.source, question.text, question.hop, question_type, rank, precision, recall, f1,

@@ -35,7 +35,7 @@ import numpy as np
 
 from kg.errors import ConfigError
 from kg.linking.linker import reads_as_name
-from qa.data import Question, question_from_text
+from qa.data.questions import Question, question_from_text
 from qa.types import Prediction
 
 _REF_WORDS = ("film", "movie", "one", "person", "director", "actor", "actress", "writer", "man", "woman", "guy")
@@ -175,7 +175,7 @@ class Conversation:
     """A conversation with a QA answerer (see the module docstring).
 
     Args:
-        answerer: a :class:`qa.answerer.FusionAnswerer` (anything with ``graph`` and ``predict``).
+        answerer: a :class:`qa.answer.answerer.FusionAnswerer` (anything with ``graph`` and ``predict``).
         resolver: the :class:`ReferenceResolver`.
         max_turns: history kept; max_focus: entities in focus kept; answers_in_focus: top answers
             of a turn that enter the focus.
@@ -296,7 +296,7 @@ def training_examples(dialogues: Sequence[Any], snapshot: Any, signature: np.nda
 def resolver_for(answerer: Any, model_dir: str | Path) -> ReferenceResolver:
     """The reference resolver beside the model, fitted (and saved there) from the model's own
     training questions when there is none yet (a few seconds)."""
-    from qa.dialogue_data import model_dialogues
+    from qa.data.dialogues import model_dialogues
 
     path = Path(model_dir) / "resolver.json"
     if path.is_file():
@@ -306,7 +306,7 @@ def resolver_for(answerer: Any, model_dir: str | Path) -> ReferenceResolver:
     examples = training_examples(train, snap, answerer.graph.signature)
     if not examples:
         raise ConfigError("no dialogues can be built from the model's training questions to fit the "
-                          "reference resolver; follow-ups need one (see qa/dialogue_data.py)")
+                          "reference resolver; follow-ups need one (see qa/data/dialogues.py)")
     resolver = ReferenceResolver.fit(examples, snap.relations)
     resolver.save(path)
     return resolver

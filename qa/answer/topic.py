@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kg.errors import ConfigError
-from qa.data import Question
+from qa.data.questions import Question
 
 MASK = "NE"
 _SPACES = re.compile(r"\s+")

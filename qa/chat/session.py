@@ -1,6 +1,6 @@
 """A chat with the graph from Python: the conversation state, the QA model and the dialogue head together.
 
-    from qa.session import ChatSession
+    from qa.chat.session import ChatSession
     chat = ChatSession.load("runs/qa/metaqa")            # the head from runs/qa/metaqa/dialogue when present
     turn = chat.ask("who directed The Black Swan")
     turn.text, turn.reply.prediction.answers[0].evidence[0].cypher
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qa.conversation import Conversation, Reply, resolver_for
+from qa.chat.conversation import Conversation, Reply, resolver_for
 
 
 @dataclass
@@ -28,7 +28,7 @@ class Turn:
 
 
 class ChatSession:
-    """A conversation (:class:`qa.conversation.Conversation`) whose replies a dialogue head writes.
+    """A conversation (:class:`qa.chat.conversation.Conversation`) whose replies a dialogue head writes.
 
     Without a head the reply text lists the answers (as ``kgqa chat --no-head`` does).
     """
@@ -40,7 +40,7 @@ class ChatSession:
     @classmethod
     def load(cls, model_dir: str | Path, head_dir: str | Path | None = None, use_head: bool = True,
              state: dict[str, Any] | None = None) -> ChatSession:
-        from qa.answerer import load_answerer
+        from qa.answer.answerer import load_answerer
 
         model_dir = Path(model_dir)
         answerer = load_answerer(model_dir)
@@ -50,7 +50,7 @@ class ChatSession:
         head = None
         folder = Path(head_dir) if head_dir else model_dir / "dialogue"
         if use_head and (folder / "dialogue_head.json").is_file():
-            from qa.dialogue_head import DialogueHead
+            from qa.chat.dialogue_head import DialogueHead
 
             head = DialogueHead.load(folder, answerer.graph.snapshot)
         return cls(conv, head)
@@ -63,7 +63,7 @@ class ChatSession:
         reply = self.conversation.ask(text)
         said: list[str] = []
         if self.head is None:
-            from qa.replies import reply_text
+            from qa.chat.replies import reply_text
 
             said.append(reply_text(reply))
             yield said[0]

@@ -25,10 +25,11 @@ from encoders.fusion import KGFusionModel
 from encoders.text import TextEncoderConfig
 from kg.config import StoreConfig
 from kg.errors import ConfigError
-from qa.data import Question
-from qa.dataset import Graph, TokenEncoder, build_examples, collate, load_graph, make_retriever, topic_relations
-from qa.head import HeadConfig, evidence_paths, rank, select
-from qa.train import load_model
+from qa.answer.checkpoint import load_model
+from qa.answer.evidence import evidence_paths
+from qa.answer.ranking import HeadConfig, rank, select
+from qa.data.examples import Graph, TokenEncoder, build_examples, collate, load_graph, make_retriever, topic_relations
+from qa.data.questions import Question
 from qa.types import Answer, Prediction
 from retrieval.subgraph import CosineRelationScorer, SubgraphConfig
 
@@ -178,7 +179,7 @@ def _memory(pred: Prediction, local_ids: list[str], states: np.ndarray) -> dict[
 
 def load_answerer(checkpoint_dir: str | Path, device: str | None = None, kb: str | None = None,
                   store: StoreConfig | None = None) -> FusionAnswerer:
-    """The answerer of a checkpoint written by :func:`qa.train.train`, over the graph it was trained on
+    """The answerer of a checkpoint written by :func:`qa.train.qa.train`, over the graph it was trained on
     unless ``kb`` (a triples file) or ``store`` (a graph store) is given."""
     dev = pick_device(device)
     model, cfg = load_model(checkpoint_dir, dev)

@@ -1,0 +1,143 @@
+"""``kgqa train``, ``kgqa eval`` and ``kgqa ask``: the KG-fused QA model from the command line.
+
+The model lives beside the store by default (embedded: ``PATH/models/qa``), so after
+``kgqa train CONFIG`` a plain ``kgqa ask "who directed Up"`` finds it. ``train`` runs the whole
+pipeline: it ingests the config's ``kb`` file into the chosen store (idempotent: a re-run adds
+nothing), snapshots the store, precomputes the frozen inputs, trains and writes the checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from kg.errors import ConfigError
+from qa.cli.base import MODEL_HELP, Context, _fail_cleanly, _model_dir, render_prediction
+
+
+@click.command("train")
+@click.argument("config_file", metavar="CONFIG", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Checkpoint folder (default: the config's output_dir, else beside the store).")
+@click.option("--budget-minutes", type=click.FloatRange(min=0.1), default=None, help="Wall-clock training budget.")
+@click.option("--mode", type=click.Choice(["full", "no_gnn", "no_graph"]), default=None,
+              help="Fusion mode (the ablations: no GNN, or no graph at all).")
+@click.option("--split", type=click.Choice(["validation", "templates"]), default=None,
+              help="validation: MetaQA protocol; templates: train on 80% of the templates, score the rest.")
+@click.option("--questions", "question_files", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Question files to train on instead of the config's (N-hop in the path gives the hops).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Questions read per file (quick runs).")
+@click.option("--no-ingest", is_flag=True, help="Train on the store as it is; do not ingest the config's kb first.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_obj
+@_fail_cleanly
+def train_command(obj: Context, config_file: Path, out_dir: Path | None, budget_minutes: float | None,
+                  mode: str | None, split: str | None, question_files: tuple[Path, ...], limit: int | None,
+                  no_ingest: bool, as_json: bool) -> None:
+    """Train the KG-fused QA model from a JSON CONFIG (see configs/): ingest, snapshot, train, save.
+
+    The config's kb (a triples file) is ingested into the store first; training then reads the
+    graph from the store. Prints Hits@1 per hop on the validation questions and where the
+    checkpoint (model.safetensors, config.json, log.json, curves.png) went.
+    """
+    from kg.ingest import ingest
+    from qa.train.qa import TrainConfig, train
+
+    cfg = TrainConfig.load(config_file)
+    explicit_out = "output_dir" in json.loads(config_file.read_text())
+    cfg.output_dir = str(out_dir or (cfg.output_dir if explicit_out else _model_dir(obj.config, "qa")))
+    if budget_minutes is not None:
+        cfg.budget_minutes = budget_minutes
+    if mode:
+        cfg.fusion.mode = mode
+    if split:
+        cfg.split = split
+    if question_files:
+        cfg.questions = [str(p) for p in question_files]
+    if limit:
+        cfg.limit = limit
+    if not cfg.questions:
+        raise ConfigError(f"{config_file}: no question files; set 'questions' or pass --questions FILE")
+    if cfg.kb and not no_ingest:
+        with obj.open() as store:
+            click.echo(f"ingest {cfg.kb}: " + ingest(store, cfg.kb, progress=False).summary())
+    cfg.store = obj.config.public_dict()
+    report = train(cfg)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    v = report.validation
+    click.echo(f"trained {report.steps:,} steps in {report.train_seconds / 60:.1f} min "
+               f"(+{report.prepare_seconds / 60:.1f} min preparing) on {report.train_questions:,} questions")
+    for key in sorted(k for k in v if k.startswith("hits@1/")):
+        click.echo(f"  validation Hits@1 {key.split('/')[1]}: {100 * v[key]:.2f}%  (n={v['n/' + key.split('/')[1]]:,})")
+    click.echo(f"  validation Hits@1 all: {100 * v['hits@1']:.2f}%  answer cut-off {report.cutoff:.2f}")
+    if report.test:
+        click.echo(f"  held-out templates Hits@1: {100 * report.test['hits@1']:.2f}%")
+    click.echo(f"wrote {report.output_dir}")
+
+
+@click.command("eval")
+@click.argument("question_files", metavar="QUESTIONS_FILE...", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help=MODEL_HELP)
+@click.option("--strip-brackets", is_flag=True, help="Remove the [topic] brackets: the linker must find the topic.")
+@click.option("--by", type=click.Choice(["hop", "type"]), default="hop", show_default=True,
+              help="Rows of the table: per hop count, or per question type (template).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Questions read per file.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the report (with every question's result) as JSON here.")
+@click.pass_obj
+@_fail_cleanly
+def eval_command(obj: Context, question_files: tuple[Path, ...], model_dir: Path | None, strip_brackets: bool,
+                 by: str, limit: int | None, json_out: Path | None) -> None:
+    """Score the QA model on QUESTIONS_FILE(s) ('question<TAB>answer1|answer2' lines, MetaQA format):
+    Hits@1, Hits@5, MRR and answer-set F1, per hop (or type) and overall."""
+    from qa.answer.answerer import load_answerer
+    from qa.data.questions import load_questions
+    from qa.eval.evaluate import evaluate
+
+    questions = [q for p in question_files for q in load_questions(p, limit=limit)]
+    answerer = load_answerer(model_dir or _model_dir(obj.config, "qa"))
+    report = evaluate(answerer, questions, strip_brackets=strip_brackets,
+                      name=", ".join(str(p) for p in question_files)
+                      + (" (brackets stripped)" if strip_brackets else ""),
+                      entities=answerer.graph.snapshot.index_of)
+    click.echo(report.table(by=by))
+    click.echo(f"{report.overall.questions:,} questions, {report.questions_per_second:,.0f} questions/s")
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report.to_json(per_question=True), indent=1, ensure_ascii=False))
+        click.echo(f"wrote {json_out}")
+
+
+@click.command("ask")
+@click.argument("question")
+@click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help=MODEL_HELP)
+@click.option("-k", "shown", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Ranked candidates shown after the answers.")
+@click.option("--hops", type=click.IntRange(min=1, max=3), default=None,
+              help="How many relations the question follows (default: predicted from the question).")
+@click.option("--json", "as_json", is_flag=True, help="Print the prediction (answers, evidence, Cypher) as JSON.")
+@click.pass_obj
+@_fail_cleanly
+def ask_command(obj: Context, question: str, model_dir: Path | None, shown: int, hops: int | None,
+                as_json: bool) -> None:
+    """Answer QUESTION with the trained QA model: answers, the paths that support each, and Cypher.
+
+    Put the topic entity in [brackets] to skip linking ("who directed [Up]"); otherwise the
+    linker finds it.
+    """
+    from qa.answer.answerer import load_answerer
+    from qa.data.questions import question_from_text
+
+    answerer = load_answerer(model_dir or _model_dir(obj.config, "qa"))
+    q = question_from_text(question, hop=hops)
+    [pred] = answerer.predict([q])
+    if as_json:
+        click.echo(json.dumps(pred.to_dict(), indent=2, ensure_ascii=False))
+        return
+    click.echo(render_prediction(pred, answerer.graph.snapshot, shown))
