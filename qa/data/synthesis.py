@@ -185,7 +185,8 @@ class Role:
         ones = "ones" if many else "one"
         if self.kind == "noun":
             n = _inflect(self.noun, many)
-            text = {"of": f"the {n} of {inner}", "poss": f"{inner}'s {n}", "keyword": f"{inner} {n}"}[style]
+            owner = f"{inner}'" if inner.endswith("s") else f"{inner}'s"     # the parents' spouses
+            text = {"of": f"the {n} of {inner}", "poss": f"{owner} {n}", "keyword": f"{inner} {n}"}[style]
         elif self.kind == "passive":
             text = f"the {ones} {self.phrase} by {inner}"
         elif self.kind == "inverse":

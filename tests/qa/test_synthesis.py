@@ -115,7 +115,7 @@ def test_phrasings_nest_and_agree() -> None:
     g_fwd, g_bwd = roles("place_of_birth", False, True)
     assert render("what_is", [d_fwd], "Heat") == "what is the director of [Heat]"
     assert render("what_is", [p_fwd, s_fwd], "Cid") == "what are the spouses of the parents of [Cid]"
-    assert render("possessive", [p_fwd, s_fwd], "Cid") == "what are [Cid]'s parents's spouses"
+    assert render("possessive", [p_fwd, s_fwd], "Cid") == "what are [Cid]'s parents' spouses"
     assert render("keyword", [g_fwd], "Eve") == "[Eve] place of birth"
     assert render("what_is", [g_fwd], "Eve") == "what is the place of birth of [Eve]"
     assert render("which_has", [g_bwd], "Paris") == "which entities have [Paris] as their place of birth"
