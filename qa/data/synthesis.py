@@ -131,7 +131,7 @@ def agent_noun(participle: str) -> tuple[str, str | None] | None:
 
 
 def _looks_plural(word: str) -> bool:
-    return word in _SINGULARS or (word.endswith("s") and not word.endswith(("ss", "us", "is")))
+    return word in _SINGULARS or (len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")))
 
 
 def _inflect(noun: str, plural: bool) -> str:
