@@ -7,17 +7,22 @@ One forward pass, top to bottom (``B`` questions, ``T`` tokens, ``N`` nodes of a
     names (N, C) ──proj──▶ + topic marker ──▶ GNN(x, edge_index, edge_type) ──▶ n (N, d)
     K × FusionLayer:  t ← t + CrossAttn(t → n)   (tokens read the graph; padded nodes masked)
                       n ← n + CrossAttn(n → t)   (nodes read the question)
-    q = masked mean of t + hop embedding                                      (B, d)
-    for step k = 1..max_hops:  q_k = attention of a step query over t          (B, d)
-                               w_k = sigmoid(W_rel q_k)      relation weights  (B, 2R) (both directions)
-                               p_k[v] = Σ_{u -r-> v} p_{k-1}[u] · w_k[r]  (capped at 1; p_0 = topics;
-                                        p_k = 0 on topics: walks never pass through the topic again)
-    score[v] = log(p_hop[v] + ε) + β · <W_n n_v, W_q q>                       (N,)   topics excluded
-    hop_logits = MLP([mean(tokens); max(tokens); topic relation signature])   (B, K) the hop count
+    q = masked mean of t                                                      (B, d)
+    for step k = 1..K:  q_k = attention of a step query over t                 (B, d)
+                        w_k = sigmoid(W_rel q_k)             relation weights  (B, 2R) (both directions)
+                        p_k[v] = Σ_{u -r-> v} p_{k-1}[u] · w_k[r]   (capped at 1; p_0 = topics;
+                                 on a topic node times σ(W_thru q_k): whether walks may pass through it)
+    π = softmax(MLP([mean(tokens); max(tokens); topic relation signature]))  (B, K) which step answers
+    p = Σ_k π_k p_k                                                           (N,)  the answer mass
+    score[v] = log(p[v] + ε) + β · <W_n n_v, W_q q>  (+ log σ(W_top q) on topics) (N,)
 
-The hop head reads the raw token states and which relation types the topic has (in and out,
-``topic_relations``), so "movies written by [Bolt] writers" (a film: 3 hops) and "movies written
-by [Chris Williams]" (a person: 2 hops) can be told apart before retrieval.
+Hops are latent: no hop count is given in training or at answer time. The step mixture ``π`` is
+learned from the answers alone (as TransferNet does); it reads the raw token states and which
+relation types the topic has (in and out, ``topic_relations``), so "movies written by [Bolt] writers"
+(a film: 3 steps) and "movies written by [Chris Williams]" (a person: 2 steps) can be told apart.
+Whether the topic itself may be an answer, and whether a walk may pass back through it ("the child
+of X's father"), are learned too (the two gates above): on MetaQA, whose answers never hold the
+topic, training closes them; on a graph whose answers do, it opens them.
 
 Graph knowledge reaches the scores two ways, both inside the model: the cross-attention between
 tokens and GNN node states, and the question-conditioned relational message passing whose per-step
@@ -57,7 +62,8 @@ class FusionConfig:
     heads: attention heads of the fusion layers.
     fusion_layers: ``K`` token↔node cross-attention layers.
     nodes_attend_tokens: the GreaseLM/JointLK-style back direction (nodes read the tokens).
-    max_hops: steps of question-conditioned message passing (the deepest question).
+    max_hops: ``K``, steps of question-conditioned message passing (the deepest question); the
+        model learns which step, or mixture of steps, answers each question.
     gnn: the graph encoder (:class:`encoders.gnn.GNNConfig`; its ``hidden`` is set to ``hidden``).
     dropout: on token/node states and attention.
     mode: ``"full"``, ``"no_gnn"`` or ``"no_graph"`` (ablations, see the module docstring).
@@ -104,7 +110,7 @@ class FusionBatch:
         x_text: ``(N, C)`` frozen name embeddings of the nodes.
         edge_index: ``(2, E)`` batched node indices (stored direction); edge_type: ``(E,)`` in ``[0, R)``.
         batch: ``(N,)`` which question each node belongs to; is_topic: ``(N,)`` bool.
-        hop: ``(B,)`` int64 in ``[1, max_hops]``, the hop count used for the answer.
+        num_graphs: ``B``.
         topic_relations: ``(B, 2R)`` float, 1 where the topic has an out- (``r``) or in-edge
             (``R + r``) of type ``r`` in the whole graph (:meth:`GraphSnapshot.relation_signature`);
             ``None``: unknown (zeros).
@@ -115,32 +121,28 @@ class FusionBatch:
     edge_type: Tensor
     batch: Tensor
     is_topic: Tensor
-    hop: Tensor
+    num_graphs: int
     topic_relations: Tensor | None = None
-
-    @property
-    def num_graphs(self) -> int:
-        return int(self.hop.numel())
 
     def to(self, device: Any) -> FusionBatch:
         return FusionBatch(*(getattr(self, k).to(device) for k in
-                             ("x_text", "edge_index", "edge_type", "batch", "is_topic", "hop")),
+                             ("x_text", "edge_index", "edge_type", "batch", "is_topic")), self.num_graphs,
                            None if self.topic_relations is None else self.topic_relations.to(device))
 
 
 @dataclass
 class FusionOutput:
     """Attributes:
-    scores: ``(N,)`` answer scores (``-1e9`` on topics).
-    hop_logits: ``(B, max_hops)`` the question's predicted hop count (index 0 = 1 hop).
+    scores: ``(N,)`` answer scores (topics included: whether a topic answers is learned).
+    step_logits: ``(B, max_hops)`` logits of the step mixture ``π`` (index 0 = the first step).
     relation_weights: ``(B, max_hops, 2R)`` per-step relation weights (``r`` forward, ``R + r`` reverse).
-    propagated: ``(N,)`` the message-passing score ``p_hop`` in ``[0, 1]`` (zeros for ``no_graph``).
+    propagated: ``(N,)`` the mixed message-passing mass ``p`` in ``[0, 1]`` (zeros for ``no_graph``).
     node_states: ``(N, d)`` each node's state after the GNN and the fusion layers (the fused KG memory
         the dialogue head attends to; the projected names for ``no_graph``).
     """
 
     scores: Tensor
-    hop_logits: Tensor
+    step_logits: Tensor
     relation_weights: Tensor
     propagated: Tensor
     node_states: Tensor | None = None
@@ -202,7 +204,7 @@ class KGFusionModel(nn.Module):
     Shapes:
         - **input:** ``token_states (B, T, C)``, ``token_mask (B, T)`` bool, a :class:`FusionBatch`
           of ``N`` nodes and ``E`` edges
-        - **output:** :class:`FusionOutput` with ``scores (N,)``, ``hop_logits (B, max_hops)``,
+        - **output:** :class:`FusionOutput` with ``scores (N,)``, ``step_logits (B, max_hops)``,
           ``relation_weights (B, max_hops, 2R)``
     """
 
@@ -218,8 +220,9 @@ class KGFusionModel(nn.Module):
         self.tok_proj = nn.Sequential(nn.Linear(text_dim, d), nn.LayerNorm(d))
         self.node_proj = nn.Sequential(nn.Linear(text_dim, d), nn.LayerNorm(d))
         self.topic_emb = nn.Parameter(torch.zeros(2, d))                # row 0: other node, row 1: topic
-        self.hop_emb = nn.Embedding(k, d)
-        self.hop_head = nn.Sequential(nn.Linear(2 * text_dim + 2 * num_relations, d), nn.GELU(), nn.Linear(d, k))
+        self.step_head = nn.Sequential(nn.Linear(2 * text_dim + 2 * num_relations, d), nn.GELU(), nn.Linear(d, k))
+        self.through_topic = nn.Linear(d, 1)      # per step: may a walk pass back through the topic?
+        self.topic_answer = nn.Linear(d, 1)       # may the topic itself be an answer?
         self.drop = nn.Dropout(config.dropout)
         self.gnn: nn.Module | None = None
         if config.mode == "full":
@@ -241,33 +244,30 @@ class KGFusionModel(nn.Module):
             raise ConfigError("this fusion model has no text model: pass text_model= or feed token states")
         return self.text_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
-    def hop_logits(self, token_states: Tensor, token_mask: Tensor, topic_relations: Tensor | None) -> Tensor:
-        """Hop-count logits from the text and the topic's relation signature: ``(B, T, C), (B, 2R) → (B, K)``."""
+    def step_logits(self, token_states: Tensor, token_mask: Tensor, topic_relations: Tensor | None) -> Tensor:
+        """Step-mixture logits from the text and the topic's relation signature: ``(B, T, C), (B, 2R) → (B, K)``."""
         m = token_mask.bool()
         mean = _masked_mean(token_states, m)                                             # (B, C)
         mx = token_states.masked_fill(~m.unsqueeze(-1), NEG).amax(1)                     # (B, C)
         sig = (topic_relations if topic_relations is not None
                else token_states.new_zeros(token_states.shape[0], 2 * self.num_relations))  # (B, 2R)
-        return self.hop_head(torch.cat([mean, mx, sig.to(token_states.dtype)], -1))     # (B, K)
-
-    @torch.no_grad()
-    def predict_hops(self, token_states: Tensor, token_mask: Tensor, topic_relations: Tensor | None = None) -> Tensor:
-        """The hop count of each question before retrieval: ``(B, T, C), (B, 2R) → (B,)`` in ``[1, K]``."""
-        return self.hop_logits(token_states, token_mask, topic_relations).argmax(-1) + 1  # (B,)
+        return self.step_head(torch.cat([mean, mx, sig.to(token_states.dtype)], -1))    # (B, K)
 
     # -- forward -----------------------------------------------------------------------------------
     def forward(self, token_states: Tensor, token_mask: Tensor, g: FusionBatch) -> FusionOutput:
         cfg, b = self.config, g.num_graphs
         t_mask = token_mask.bool()                                                       # (B, T)
-        hop_logits = self.hop_logits(token_states, t_mask, g.topic_relations)            # (B, K)
+        step_logits = self.step_logits(token_states, t_mask, g.topic_relations)          # (B, K)
+        topic_f = g.is_topic.to(token_states.dtype)                                      # (N,)
         t = self.drop(self.tok_proj(token_states))                                       # (B, T, d)
         x = self.node_proj(g.x_text) + self.topic_emb[g.is_topic.long()]                 # (N, d)
 
         if cfg.mode == "no_graph":  # the candidate's name against the question, nothing else
             q = _masked_mean(t, t_mask)                                                  # (B, d)
             s = (self.node_out(x) * self.q_out(q)[g.batch]).sum(-1) / cfg.hidden ** 0.5  # (N,)
+            s = s + topic_f * F.logsigmoid(self.topic_answer(q)).squeeze(-1)[g.batch]   # (N,)
             k = cfg.max_hops
-            return FusionOutput(s.masked_fill(g.is_topic, NEG), hop_logits,
+            return FusionOutput(s, step_logits,
                                 x.new_zeros(b, k, 2 * self.num_relations), torch.zeros_like(s), x)
 
         n = self.gnn(x, g.edge_index, g.edge_type) if self.gnn is not None else x       # (N, d)
@@ -276,9 +276,7 @@ class KGFusionModel(nn.Module):
             t, n_dense = layer(t, t_mask, n_dense, n_mask)                               # (B, T, d), (B, M, d)
         n = n_dense[n_mask]                                                              # (N, d) back to flat
 
-        q_text = _masked_mean(t, t_mask)                                                 # (B, d)
-        hop = g.hop.clamp(1, cfg.max_hops) - 1                                           # (B,) 0-based
-        q = q_text + self.hop_emb(hop)                                                   # (B, d)
+        q = _masked_mean(t, t_mask)                                                      # (B, d)
 
         # Question-conditioned relational message passing (both edge directions).
         src, dst = g.edge_index                                                          # (E,), (E,)
@@ -294,17 +292,20 @@ class KGFusionModel(nn.Module):
             w = torch.sigmoid(self.rel_head(q_k))                                        # (B, 2R)
             msg = p[src2] * w[g.batch[src2], typ2]                                       # (2E,)
             s = torch.zeros_like(p).index_add(0, dst2, msg)                              # (N,)
-            p = (s / s.detach().clamp(min=1.0)).masked_fill(g.is_topic, 0.0)             # (N,) capped at 1
+            p = s / s.detach().clamp(min=1.0)                                            # (N,) capped at 1
+            thru = torch.sigmoid(self.through_topic(q_k)).squeeze(-1)[g.batch]            # (N,)
+            p = p * (1 - topic_f + topic_f * thru)                                       # (N,) gated on topics
             weights.append(w)
             ps.append(p)
             q_prev = q_k
         p_all = torch.stack(ps, 1)                                                       # (N, K)
-        p_hop = p_all.gather(1, hop[g.batch].unsqueeze(1)).squeeze(1)                    # (N,)
-        scores = torch.log(p_hop + cfg.eps)                                              # (N,)
+        pi = step_logits.softmax(-1)                                                     # (B, K)
+        p_mix = (p_all * pi[g.batch]).sum(-1)                                            # (N,)
+        scores = torch.log(p_mix + cfg.eps)                                              # (N,)
         if cfg.state_score:
             scores = scores + self.beta * (self.node_out(n) * self.q_out(q)[g.batch]).sum(-1) / cfg.hidden ** 0.5
-        scores = scores.masked_fill(g.is_topic, NEG)                                     # (N,)
-        return FusionOutput(scores, hop_logits, torch.stack(weights, 1), p_hop, n)
+        scores = scores + topic_f * F.logsigmoid(self.topic_answer(q)).squeeze(-1)[g.batch]  # (N,)
+        return FusionOutput(scores, step_logits, torch.stack(weights, 1), p_mix, n)
 
     def extra_repr(self) -> str:
         c = self.config

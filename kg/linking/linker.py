@@ -399,6 +399,9 @@ class Linker:
             score = round(float(mention_p[s]), 4)
             chosen = cands[0].entity_id if score >= cfg.nil_threshold else None
             mentions.append(Mention(start, end, tokens.text[start:end], label, cands, chosen, score))
+        if not self.prior.trained and not any(m.entity_id for m in mentions):
+            exact = {(spans[s].i, spans[s].j) for s in per_span if spans[s].source == "exact"}
+            self._link_longest_exact(mentions, exact, tokens)
         mentions.sort(key=lambda m: m.start)
         ranked: dict[str, Candidate] = {}
         for cands in per_span.values():
@@ -407,6 +410,17 @@ class Linker:
                     ranked[c.entity_id] = c
         return LinkResult(tokens.text, mentions, sorted(ranked.values(), key=lambda c: -c.score),
                           state.fuzzy, state.ner is not None)
+
+    @staticmethod
+    def _link_longest_exact(mentions: list[Mention], exact: set[tuple[int, int]], tokens: Any) -> None:
+        """With no prior, a text whose mentions all fell under the threshold still links the longest
+        exact match of a whole entity name or id (``alice_betty_stern`` typed as it is stored): a
+        user's own graph gets its topics found before any question trained the linker."""
+        spans = {tokens.char_span(i, j): (i, j) for i, j in exact}
+        best = max((m for m in mentions if (m.start, m.end) in spans and m.candidates),
+                   key=lambda m: (m.end - m.start, m.score), default=None)
+        if best is not None:
+            best.entity_id = best.candidates[0].entity_id
 
     # -- training ------------------------------------------------------------------------------
     def fit(self, questions: Iterable[LabeledQuestion] | str | Path) -> FitReport:

@@ -1,9 +1,9 @@
 """The learned answerer: a trained KG-fused model behind the :class:`qa.types.Answerer` protocol.
 
-End to end per question: topic (the brackets, or the entity linker on the plain text) → hop count
-(the question's, or predicted from its text) → relevance-pruned subgraph → frozen MiniLM token
-states → fusion model → ranked candidates, answers above the calibrated cut-off, and evidence
-paths with their Cypher::
+End to end per question: topic (the brackets, or the entity linker on the plain text) →
+relevance-pruned subgraph of the model's ``max_hops`` hops → frozen MiniLM token states → fusion
+model (which learned which step answers: no hop count is given) → ranked candidates, answers above
+the calibrated cut-off, and evidence paths with their Cypher::
 
     answerer = load_answerer("runs/qa/metaqa")
     [pred] = answerer.predict([Question("who directed [Kismet]", ())])
@@ -25,10 +25,10 @@ from encoders.fusion import KGFusionModel
 from encoders.text import TextEncoderConfig
 from kg.config import StoreConfig
 from kg.errors import ConfigError
-from qa.answer.checkpoint import load_model
+from qa.answer.checkpoint import LINKER_PRIOR, load_model
 from qa.answer.evidence import evidence_paths
 from qa.answer.ranking import HeadConfig, rank, select
-from qa.data.examples import Graph, TokenEncoder, build_examples, collate, load_graph, make_retriever, topic_relations
+from qa.data.examples import Graph, TokenEncoder, build_examples, collate, load_graph, make_retriever
 from qa.data.questions import Question
 from qa.types import Answer, Prediction
 from retrieval.subgraph import CosineRelationScorer, SubgraphConfig
@@ -45,12 +45,14 @@ class FusionAnswerer:
     """
 
     def __init__(self, model: KGFusionModel, graph: Graph, tokens: TokenEncoder, head: HeadConfig,
-                 subgraph: SubgraphConfig, device: Any = "cpu", quantize_scoring: bool = True) -> None:
+                 subgraph: SubgraphConfig, device: Any = "cpu", quantize_scoring: bool = True,
+                 linker_prior: Path | None = None) -> None:
         self.model, self.graph, self.tokens, self.head = model.eval(), graph, tokens, head
         self.subgraph_config = subgraph
         self.retriever = make_retriever(graph, tokens, subgraph)
         self.device = device
         self._linker: Any = None
+        self.linker_prior = linker_prior
         self._names = torch.from_numpy(graph.name_vectors)
         self.scoring_model = tokens.encoder.model
         if quantize_scoring and str(device) == "cpu":
@@ -68,7 +70,7 @@ class FusionAnswerer:
             from kg.store import open_store
 
             with open_store(self.graph.store, read_only=True) as store:
-                self._linker = Linker.from_store(store, cache_dir=self.graph.linker_cache)
+                self._linker = Linker.from_store(store, cache_dir=self.graph.linker_cache, prior=self.linker_prior)
         return self._linker
 
     def topics(self, questions: Sequence[Question], strip_brackets: bool) -> list[list[str]]:
@@ -83,28 +85,6 @@ class FusionAnswerer:
                     out[i] = [str(best.entity_id)]
         index = self.graph.snapshot.index_of
         return [[t for t in ts if t in index] for ts in out]
-
-    @torch.no_grad()
-    def hops(self, questions: Sequence[Question], token_states: list[np.ndarray],
-             topics: Sequence[Sequence[str]]) -> list[int]:
-        """Each question's hop count: given, or predicted by the model from its text and its topic's
-        relation types."""
-        out = [q.hop or 0 for q in questions]
-        need = [i for i, h in enumerate(out) if not h]
-        if need:
-            t_max = max(len(token_states[i]) for i in need)
-            tok = torch.zeros(len(need), t_max, self.tokens.dim)
-            mask = torch.zeros(len(need), t_max, dtype=torch.bool)
-            for j, i in enumerate(need):
-                tok[j, : len(token_states[i])] = torch.from_numpy(token_states[i].astype(np.float32))
-                mask[j, : len(token_states[i])] = True
-            index = self.graph.snapshot.index_of
-            sig = topic_relations(self.graph.signature, [[index[t] for t in topics[i]] for i in need])
-            pred = self.model.predict_hops(tok.to(self.device), mask.to(self.device),
-                                           torch.from_numpy(sig).to(self.device)).tolist()
-            for j, i in enumerate(need):
-                out[i] = int(pred[j])
-        return out
 
     @torch.no_grad()
     def predict(self, questions: Sequence[Question], *, strip_brackets: bool = False,
@@ -125,11 +105,10 @@ class FusionAnswerer:
         scorer = self.retriever.relation_scorer
         assert isinstance(scorer, CosineRelationScorer)
         rel_scores = scorer.from_vectors(pooled)                                              # (B, R)
-        hops = self.hops(qs, states, topics)
         ex = build_examples(qs, self.graph, self.tokens, self.subgraph_config, None, topics=topics, texts=texts,
-                            hops=hops, retriever=self.retriever, token_states=states, relation_scores=rel_scores)
+                            retriever=self.retriever, token_states=states, relation_scores=rel_scores)
         snap, preds = self.graph.snapshot, []
-        rows: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+        rows: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]] = {}
         sizes = np.diff(ex.node_ptr)
         # batches of similar subgraph sizes: the fusion layers pad every subgraph to the batch's largest
         idx = sorted((i for i in range(len(qs)) if sizes[i] > 0), key=lambda i: int(sizes[i]))
@@ -137,26 +116,27 @@ class FusionAnswerer:
             chunk = idx[lo:lo + batch_size]
             tok, mask, fb, _ = collate(ex, chunk, self._names, self.device, self.graph.signature)
             res = self.model(tok, mask, fb)
-            scores, topic = res.scores.cpu().numpy(), fb.is_topic.cpu().numpy()
+            scores = res.scores.cpu().numpy()
             starts = np.searchsorted(fb.batch.cpu().numpy(), np.arange(len(chunk) + 1))
             rw = res.relation_weights.cpu().numpy()
+            pi = res.step_logits.softmax(-1).cpu().numpy()
             states = res.node_states.float().cpu().numpy() if res.node_states is not None else None
             for j, i in enumerate(chunk):
                 a, b = starts[j], starts[j + 1]
-                order, probs = rank(scores[a:b], topic[a:b])
-                rows[i] = (order, probs, rw[j], states[a:b] if states is not None else None)
+                order, probs = rank(scores[a:b])
+                rows[i] = (order, probs, rw[j], pi[j], states[a:b] if states is not None else None)
         for i, q in enumerate(qs):
             if i not in rows:
                 preds.append(Prediction(q.text, topics[i], [], []))
                 continue
-            order, probs, rw, node_states = rows[i]
+            order, probs, rw, pi_i, node_states = rows[i]
             nodes = ex.nodes(i)
             ids = [snap.node_ids[int(nodes[j])] for j in order[: self.head.ranked]]
             local_ids = [snap.node_ids[int(n)] for n in nodes]
             edges = ex.edges[:, ex.edge_ptr[i]:ex.edge_ptr[i + 1]]
             etype = ex.edge_type[ex.edge_ptr[i]:ex.edge_ptr[i + 1]]
             chosen = [int(j) for j in order[: select(probs, self.head.cutoff, self.head.max_answers)]]
-            ev = evidence_paths(list(range(int(ex.num_topics[i]))), chosen, hops[i], edges, etype, rw, local_ids,
+            ev = evidence_paths(list(range(int(ex.num_topics[i]))), chosen, pi_i, edges, etype, rw, local_ids,
                                 snap.relations, self.head.paths_per_answer, self.head.beam)
             answers = [Answer(local_ids[j], snap.names[snap.index_of[local_ids[j]]], float(p), ev[j])
                        for j, p in zip(chosen, probs, strict=False)]
@@ -196,5 +176,6 @@ def load_answerer(checkpoint_dir: str | Path, device: str | None = None, kb: str
                           f"{cfg['relations']}: load the graph the model was trained on")
     head = HeadConfig(**cfg.get("head", {}))
     sub = SubgraphConfig(max_nodes=int(cfg.get("max_nodes", 500)), max_edges=int(cfg.get("max_edges", 2000)),
-                         text_cache_dir=tr.get("text_cache_dir"))
-    return FusionAnswerer(model, graph, tokens, head, sub, dev)
+                         hops=model.config.max_hops, text_cache_dir=tr.get("text_cache_dir"))
+    prior = Path(checkpoint_dir) / LINKER_PRIOR
+    return FusionAnswerer(model, graph, tokens, head, sub, dev, linker_prior=prior if prior.exists() else None)

@@ -1,4 +1,5 @@
-"""The QA model's checkpoint: ``model.safetensors`` (the trainable weights, no text model) and ``config.json``.
+"""The QA model's checkpoint: ``model.safetensors`` (the trainable weights, no text model), ``config.json``,
+and the entity linker's prior fitted on the training questions (:data:`LINKER_PRIOR`).
 
 Written by :func:`qa.train.qa.train`, read by :func:`qa.answer.answerer.load_answerer`.
 """
@@ -11,6 +12,8 @@ from typing import Any
 
 from encoders.fusion import FusionConfig, KGFusionModel
 from kg.errors import ConfigError
+
+LINKER_PRIOR = "linker_prior.json"
 
 
 def save_model(model: KGFusionModel, folder: str | Path, relations: list[str], extra: dict[str, Any]) -> Path:

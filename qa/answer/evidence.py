@@ -15,8 +15,8 @@ direction (:class:`~qa.types.Step`). Two ways to rank:
   The search is best-first and exact: a path's score never grows as it gets longer.
 
 The QA head's own evidence (:func:`evidence_paths`) is a beam search over the question's subgraph
-for walks of exactly the hop count the model answered at, scored by the model's per-step relation
-weights; all answers of a question in one search.
+for walks of 1..K edges, scored by the model's step mixture and per-step relation weights; all
+answers of a question in one search.
 
 Paths never come back to the topic. Found by weights, they are simple (no node twice, the answer
 only at the end); instances of a relation path are simple when any such path exists, else walks
@@ -239,41 +239,48 @@ def _best_first(snap: GraphSnapshot, t: int, a: int, max_hops: int, table: np.nd
 
 
 # -- paths weighted by the fusion model's relation weights (the QA head's evidence) -------------------
-def evidence_paths(topics: Sequence[int], answers: Sequence[int], hop: int, edge_index: np.ndarray,
-                   edge_type: np.ndarray, relation_weights: np.ndarray, node_ids: Sequence[str],
-                   relations: Sequence[str], paths: int = 2, beam: int = 3) -> dict[int, list[Evidence]]:
-    """For each answer, the best ``paths`` walks of exactly ``hop`` edges from a topic to it (no node twice);
-    one beam search for all the answers.
+def evidence_paths(topics: Sequence[int], answers: Sequence[int], step_weights: Sequence[float],
+                   edge_index: np.ndarray, edge_type: np.ndarray, relation_weights: np.ndarray,
+                   node_ids: Sequence[str], relations: Sequence[str], paths: int = 2,
+                   beam: int = 3) -> dict[int, list[Evidence]]:
+    """For each answer, the best ``paths`` walks from a topic to it, of 1..K edges; one beam search for all.
 
-    ``relation_weights (max_hops, 2R)``: step ``k``'s weight of relation ``r`` walked forward (``r``)
-    or backward (``R + r``); a path scores the product of its steps' weights."""
+    ``step_weights (K,)``: the model's step mixture ``π`` (how much the answer comes from step ``k``);
+    ``relation_weights (K, 2R)``: step ``k``'s weight of relation ``r`` walked forward (``r``) or
+    backward (``R + r``). A walk of ``k`` edges scores ``π_k`` times the product of its steps' weights.
+    A walk never uses an edge twice (so the Cypher of :func:`path_cypher` finds it on every store),
+    but may pass through a node again, the topic included: "the child of X's father" is answered by
+    ``X -PARENTS-> F <-PARENTS- Y`` and, for ``X`` itself, needs its own second edge."""
     r_count = len(relations)
     heads, tails = edge_index[0].tolist(), edge_index[1].tolist()
     adj: dict[int, list[tuple[int, int, int]]] = {}                      # node -> (next, edge, dir)
     for e, (h, t) in enumerate(zip(heads, tails, strict=True)):
         adj.setdefault(h, []).append((t, e, 0))
         adj.setdefault(t, []).append((h, e, 1))
-    # beams[node] = list of (log score, node path, edge path, dirs)
-    beams: dict[int, list[tuple[float, tuple[int, ...], tuple[int, ...], tuple[int, ...]]]] = {
-        t: [(0.0, (t,), (), ())] for t in topics}
-    for k in range(hop):
-        w = relation_weights[min(k, len(relation_weights) - 1)]
-        nxt: dict[int, list[tuple[float, tuple[int, ...], tuple[int, ...], tuple[int, ...]]]] = {}
+    Item = tuple[float, tuple[int, ...], tuple[int, ...]]                # (log score, node path, edge path)
+    beams: dict[int, list[Item]] = {t: [(0.0, (t,), ())] for t in topics}
+    done: dict[int, list[Item]] = {}
+    wanted = set(answers)
+    for k in range(min(len(step_weights), len(relation_weights))):
+        w = relation_weights[k]
+        nxt: dict[int, list[Item]] = {}
         for u, items in beams.items():
             for v, e, d in adj.get(u, []):
                 lw = math.log(max(float(w[int(edge_type[e]) + d * r_count]), 1e-12))
-                for s, nodes, es, ds in items:
-                    if v in nodes:
-                        continue
-                    nxt.setdefault(v, []).append((s + lw, (*nodes, v), (*es, e), (*ds, d)))
+                for sc, nodes, es in items:
+                    if e not in es:
+                        nxt.setdefault(v, []).append((sc + lw, (*nodes, v), (*es, e)))
         beams = {v: sorted(items, key=lambda x: -x[0])[:beam] for v, items in nxt.items()}
+        lpi = math.log(max(float(step_weights[k]), 1e-12))
+        for v in wanted & beams.keys():
+            done.setdefault(v, []).extend((sc + lpi, nodes, es) for sc, nodes, es in beams[v])
     out: dict[int, list[Evidence]] = {}
     for answer in answers:
         out[answer] = []
-        for s, nodes, es, _ds in beams.get(answer, [])[:paths]:
+        for sc, nodes, es in sorted(done.get(answer, []), key=lambda x: -x[0])[:paths]:
             steps = [Step(node_ids[heads[e]], relations[int(edge_type[e])], node_ids[tails[e]]) for e in es]
             query, params = path_cypher(steps, [node_ids[n] for n in nodes])
-            out[answer].append(Evidence(steps=steps, score=float(math.exp(s)), cypher=query, params=params))
+            out[answer].append(Evidence(steps=steps, score=float(math.exp(sc)), cypher=query, params=params))
     return out
 
 

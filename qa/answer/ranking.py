@@ -1,6 +1,6 @@
 """The QA head's ranking: a subgraph's candidate nodes by the fusion model's score, and the answer-set cut-off.
 
-* **Ranking**: every node of the question's subgraph but its topics, by the fusion model's score
+* **Ranking**: every node of the question's subgraph (its topics too), by the fusion model's score
   (softmax probabilities within the subgraph).
 * **Cut-off**: answers are the candidates whose probability is at least ``cutoff`` times the top
   one's (always the top one). :func:`fit_cutoff` picks ``cutoff`` on validation to maximise the
@@ -43,14 +43,16 @@ def softmax(scores: np.ndarray) -> np.ndarray:
     return e / e.sum()
 
 
-def rank(scores: np.ndarray, is_topic: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Candidate local indices best first and their probabilities (topics excluded)."""
-    cand = np.nonzero(~is_topic)[0]
-    if not len(cand):
-        return cand, np.zeros(0)
-    p = softmax(scores[cand])
+def rank(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate local indices best first and their probabilities.
+
+    Every node of the subgraph is a candidate, its topics too: whether a topic may answer is the
+    model's to learn (a user's graph may ask "the child of X's father"), not a rule here."""
+    if not len(scores):
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    p = softmax(scores)
     order = np.argsort(-p, kind="stable")
-    return cand[order], p[order]
+    return order, p[order]
 
 
 def select(probs: np.ndarray, cutoff: float, max_answers: int = 100) -> int:

@@ -18,39 +18,59 @@ from qa.cli.base import MODEL_HELP, Context, _fail_cleanly, _model_dir, render_p
 
 
 @click.command("train")
-@click.argument("config_file", metavar="CONFIG", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("config_file", metavar="[CONFIG]", required=False,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--kb", "kb", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="The graph: a triples or RDF file, ingested into the store first (idempotent). "
+                   "Default: the config's kb, else the store as it is.")
+@click.option("--questions", "question_files", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Question files to train on ('question<TAB>answer1|answer2', topic in [brackets]); "
+                   "repeat for several. Default: the config's.")
+@click.option("--synthesise", "synth", type=click.IntRange(min=0), default=None,
+              help="Questions synthesised from the graph's relation paths and names to add (with no question "
+                   "files: zero-shot training on these alone, 20,000 by default).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Checkpoint folder (default: the config's output_dir, else beside the store).")
 @click.option("--budget-minutes", type=click.FloatRange(min=0.1), default=None, help="Wall-clock training budget.")
+@click.option("--max-steps", type=click.IntRange(min=1), default=None, help="At most this many training steps.")
 @click.option("--mode", type=click.Choice(["full", "no_gnn", "no_graph"]), default=None,
               help="Fusion mode (the ablations: no GNN, or no graph at all).")
 @click.option("--split", type=click.Choice(["validation", "templates"]), default=None,
-              help="validation: MetaQA protocol; templates: train on 80% of the templates, score the rest.")
-@click.option("--questions", "question_files", multiple=True,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Question files to train on instead of the config's (N-hop in the path gives the hops).")
+              help="validation: a fixed 10% of the questions; templates: train on 80% of the templates, "
+                   "score the rest.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Questions read per file (quick runs).")
-@click.option("--no-ingest", is_flag=True, help="Train on the store as it is; do not ingest the config's kb first.")
+@click.option("--no-ingest", is_flag=True, help="Train on the store as it is; do not ingest the kb first.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_obj
 @_fail_cleanly
-def train_command(obj: Context, config_file: Path, out_dir: Path | None, budget_minutes: float | None,
-                  mode: str | None, split: str | None, question_files: tuple[Path, ...], limit: int | None,
-                  no_ingest: bool, as_json: bool) -> None:
-    """Train the KG-fused QA model from a JSON CONFIG (see configs/): ingest, snapshot, train, save.
+def train_command(obj: Context, config_file: Path | None, kb: Path | None, question_files: tuple[Path, ...],
+                  synth: int | None, out_dir: Path | None, budget_minutes: float | None, max_steps: int | None,
+                  mode: str | None, split: str | None, limit: int | None, no_ingest: bool, as_json: bool) -> None:
+    """Train the KG-fused QA model: ingest the graph, fit the linker, train, save.
 
-    The config's kb (a triples file) is ingested into the store first; training then reads the
-    graph from the store. Prints Hits@1 per hop on the validation questions and where the
-    checkpoint (model.safetensors, config.json, log.json, curves.png) went.
+    \b
+    kgqa train --kb kb.txt --questions train.txt            no config needed
+    kgqa train --kb kb.txt                                    zero-shot: questions synthesised from the graph
+    kgqa train configs/metaqa.json                            a JSON config (paths relative to it)
+
+    The kb is ingested into the store first; training then reads the graph from the store. The
+    entity linker's prior is fitted on the training questions' [brackets] and saved beside the
+    model, so `kgqa ask` finds topics in plain questions. Prints Hits@1 on the validation
+    questions and where the checkpoint (model.safetensors, config.json, log.json, curves.png) went.
     """
     from kg.ingest import ingest
     from qa.train.qa import TrainConfig, train
 
-    cfg = TrainConfig.load(config_file)
-    explicit_out = "output_dir" in json.loads(config_file.read_text())
+    cfg = TrainConfig.load(config_file) if config_file else TrainConfig()
+    explicit_out = config_file is not None and "output_dir" in json.loads(config_file.read_text())
     cfg.output_dir = str(out_dir or (cfg.output_dir if explicit_out else _model_dir(obj.config, "qa")))
+    if kb is not None:
+        cfg.kb = str(kb)
     if budget_minutes is not None:
         cfg.budget_minutes = budget_minutes
+    if max_steps is not None:
+        cfg.max_steps = max_steps
     if mode:
         cfg.fusion.mode = mode
     if split:
@@ -59,8 +79,13 @@ def train_command(obj: Context, config_file: Path, out_dir: Path | None, budget_
         cfg.questions = [str(p) for p in question_files]
     if limit:
         cfg.limit = limit
+    if synth is not None:
+        cfg.synthesise = synth
+    if not cfg.kb and obj.config.backend == "embedded" and not Path(obj.config.path).exists():
+        raise ConfigError("no graph to train on: pass --kb FILE (triples or RDF), or ingest one first (kgqa ingest)")
     if not cfg.questions:
-        raise ConfigError(f"{config_file}: no question files; set 'questions' or pass --questions FILE")
+        click.echo("no question files: training zero-shot on questions synthesised from the graph's relation paths "
+                   "(pass --questions FILE to train on your own)")
     if cfg.kb and not no_ingest:
         with obj.open() as store:
             click.echo(f"ingest {cfg.kb}: " + ingest(store, cfg.kb, progress=False).summary())
@@ -71,12 +96,15 @@ def train_command(obj: Context, config_file: Path, out_dir: Path | None, budget_
         return
     v = report.validation
     click.echo(f"trained {report.steps:,} steps in {report.train_seconds / 60:.1f} min "
-               f"(+{report.prepare_seconds / 60:.1f} min preparing) on {report.train_questions:,} questions")
-    for key in sorted(k for k in v if k.startswith("hits@1/")):
+               f"(+{report.prepare_seconds / 60:.1f} min preparing) on {report.train_questions:,} questions; "
+               f"best at step {report.best_step:,}")
+    for key in sorted(k for k in v if k.startswith("hits@1/") and k != "hits@1/0-hop"):
         click.echo(f"  validation Hits@1 {key.split('/')[1]}: {100 * v[key]:.2f}%  (n={v['n/' + key.split('/')[1]]:,})")
     click.echo(f"  validation Hits@1 all: {100 * v['hits@1']:.2f}%  answer cut-off {report.cutoff:.2f}")
     if report.test:
         click.echo(f"  held-out templates Hits@1: {100 * report.test['hits@1']:.2f}%")
+    if report.linker:
+        click.echo(f"  linker prior: {report.linker}")
     click.echo(f"wrote {report.output_dir}")
 
 
@@ -95,7 +123,10 @@ def train_command(obj: Context, config_file: Path, out_dir: Path | None, budget_
 def eval_command(obj: Context, question_files: tuple[Path, ...], model_dir: Path | None, strip_brackets: bool,
                  by: str, limit: int | None, json_out: Path | None) -> None:
     """Score the QA model on QUESTIONS_FILE(s) ('question<TAB>answer1|answer2' lines, MetaQA format):
-    Hits@1, Hits@5, MRR and answer-set F1, per hop (or type) and overall."""
+    Hits@1, Hits@5, MRR and answer-set F1, per hop (or type) and overall.
+
+    The model is never told a question's hop count; a folder named like '2-hop' in a file's path
+    only groups the rows of the table."""
     from qa.answer.answerer import load_answerer
     from qa.data.questions import load_questions
     from qa.eval.evaluate import evaluate
@@ -119,13 +150,10 @@ def eval_command(obj: Context, question_files: tuple[Path, ...], model_dir: Path
 @click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help=MODEL_HELP)
 @click.option("-k", "shown", type=click.IntRange(min=1), default=5, show_default=True,
               help="Ranked candidates shown after the answers.")
-@click.option("--hops", type=click.IntRange(min=1, max=3), default=None,
-              help="How many relations the question follows (default: predicted from the question).")
 @click.option("--json", "as_json", is_flag=True, help="Print the prediction (answers, evidence, Cypher) as JSON.")
 @click.pass_obj
 @_fail_cleanly
-def ask_command(obj: Context, question: str, model_dir: Path | None, shown: int, hops: int | None,
-                as_json: bool) -> None:
+def ask_command(obj: Context, question: str, model_dir: Path | None, shown: int, as_json: bool) -> None:
     """Answer QUESTION with the trained QA model: answers, the paths that support each, and Cypher.
 
     Put the topic entity in [brackets] to skip linking ("who directed [Up]"); otherwise the
@@ -135,7 +163,7 @@ def ask_command(obj: Context, question: str, model_dir: Path | None, shown: int,
     from qa.data.questions import question_from_text
 
     answerer = load_answerer(model_dir or _model_dir(obj.config, "qa"))
-    q = question_from_text(question, hop=hops)
+    q = question_from_text(question)
     [pred] = answerer.predict([q])
     if as_json:
         click.echo(json.dumps(pred.to_dict(), indent=2, ensure_ascii=False))

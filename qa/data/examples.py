@@ -2,7 +2,7 @@
 
 Frozen parts are computed once per question set: the graph snapshot, the frozen MiniLM token
 states of every question (float16), the name embedding of every node, and the retrieved subgraph
-of every question (seeded by its topic, ``hop`` hops, relevance-pruned). A :class:`QAExamples`
+of every question (seeded by its topic, the model's ``max_hops`` hops, relevance-pruned). A :class:`QAExamples`
 holds them packed in numpy arrays; :func:`collate` turns a list of example indices into a model
 batch (PyG-style concatenation with offsets).
 
@@ -159,8 +159,8 @@ class QAExamples:
         n_id, node_ptr: global node index of each subgraph node ``(sum N_i,)``, offsets ``(Q+1,)``;
             the first ``num_topics[i]`` nodes of subgraph ``i`` are its topics.
         edges, edge_type, edge_ptr: local ``(2, sum E_i)`` int32 edges, ``(sum E_i,)`` types, offsets.
-        gold, gold_ptr: local indices of the gold answers found in each subgraph, offsets.
-        hop: ``(Q,)`` the hop count used (the question's).
+        gold, gold_ptr: local indices of the gold answers found in each subgraph (a topic too, when
+            the question's answers hold it), offsets.
     """
 
     questions: list[Question]
@@ -175,7 +175,6 @@ class QAExamples:
     edge_ptr: np.ndarray
     gold: np.ndarray
     gold_ptr: np.ndarray
-    hop: np.ndarray
 
     def __len__(self) -> int:
         return len(self.questions)
@@ -217,19 +216,19 @@ def make_retriever(graph: Graph, tokens: TokenEncoder, subgraph: SubgraphConfig)
 
 def build_examples(questions: Sequence[Question], graph: Graph, tokens: TokenEncoder, subgraph: SubgraphConfig,
                    cache_dir: str | None = ".kgqa/qa", topics: Sequence[Sequence[str]] | None = None,
-                   texts: Sequence[str] | None = None, hops: Sequence[int] | None = None,
+                   texts: Sequence[str] | None = None,
                    retriever: SubgraphRetriever | None = None,
                    token_states: list[np.ndarray] | None = None,
                    relation_scores: np.ndarray | None = None) -> QAExamples:
     """Token states, subgraphs and gold positions for ``questions`` (cached under ``cache_dir``).
 
-    ``topics`` defaults to each question's bracketed topic, ``texts`` to ``q.plain`` and ``hops`` to
-    ``q.hop``. A question whose topic is not in the graph gets an empty subgraph (``keep`` false)."""
+    ``topics`` defaults to each question's bracketed topic, ``texts`` to ``q.plain``. Every subgraph
+    reaches ``subgraph.hops`` hops out (the model's ``max_hops``): no question's hop count is read.
+    A question whose topic is not in the graph gets an empty subgraph (``keep`` false)."""
     topics = [[q.topic] if q.topic else [] for q in questions] if topics is None else topics
     texts = [q.plain for q in questions] if texts is None else texts
-    hops = [q.hop or subgraph.hops for q in questions] if hops is None else hops
-    key = _sha(graph.fingerprint, tokens.name, subgraph.__dict__, list(texts), [list(t) for t in topics], list(hops),
-               [q.answers for q in questions])
+    key = _sha(graph.fingerprint, tokens.name, subgraph.__dict__, list(texts), [list(t) for t in topics],
+               [q.answers for q in questions], "latent-hops")
     path = Path(cache_dir) / f"examples-{key}.npz" if cache_dir else None
     if path is not None and path.exists():
         z = np.load(path)
@@ -243,11 +242,9 @@ def build_examples(questions: Sequence[Question], graph: Graph, tokens: TokenEnc
         idx = ok[lo:lo + 1024]
         try:
             if relation_scores is not None:  # scored by the caller (one text-model pass for everything)
-                got = [retriever.retrieve(list(topics[i]), hops=int(hops[i]), relation_scores=relation_scores[i])
-                       for i in idx]
+                got = [retriever.retrieve(list(topics[i]), relation_scores=relation_scores[i]) for i in idx]
             else:
-                got = retriever.retrieve_batch([list(topics[i]) for i in idx], [texts[i] for i in idx],
-                                               [int(hops[i]) for i in idx])
+                got = retriever.retrieve_batch([list(topics[i]) for i in idx], [texts[i] for i in idx])
         except NotFound:  # pragma: no cover - filtered above
             continue
         for i, s in zip(idx, got, strict=True):
@@ -265,7 +262,7 @@ def build_examples(questions: Sequence[Question], graph: Graph, tokens: TokenEnc
         ntop.append(len(s.seeds))
         edges.append(s.edge_index)
         etypes.append(s.edge_type)
-        gold_ids = set(q.answers) - {s.node_ids[j] for j in s.seeds.tolist()}
+        gold_ids = set(q.answers)
         golds.append(np.asarray([j for j, nid in enumerate(s.node_ids) if nid in gold_ids], dtype=np.int64))
     tok, tok_ptr = _pack(states, np.float16, width=tokens.dim)
     n_id, node_ptr = _pack(n_ids, np.int32)
@@ -274,7 +271,7 @@ def build_examples(questions: Sequence[Question], graph: Graph, tokens: TokenEnc
     gold, gold_ptr = _pack(golds, np.int32)
     arrays = dict(keep=np.asarray([s is not None for s in subs]), tok=tok, tok_ptr=tok_ptr, n_id=n_id,
                   node_ptr=node_ptr, num_topics=np.asarray(ntop, np.int32), edges=e, edge_type=et,
-                  edge_ptr=edge_ptr, gold=gold, gold_ptr=gold_ptr, hop=np.asarray(hops, np.int64))
+                  edge_ptr=edge_ptr, gold=gold, gold_ptr=gold_ptr)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")
@@ -320,7 +317,7 @@ def collate(ex: QAExamples, idx: Sequence[int], name_vectors: np.ndarray | Tenso
         edge_type=torch.from_numpy(np.concatenate(etypes)),                              # (E,)
         batch=torch.from_numpy(np.concatenate(batch)),                                   # (N,)
         is_topic=torch.from_numpy(np.concatenate(topic)),                                # (N,)
-        hop=torch.from_numpy(ex.hop[list(idx)].astype(np.int64)),                        # (B,)
+        num_graphs=b,
         topic_relations=None if signature is None else torch.from_numpy(topic_relations(
             signature, [ex.n_id[ex.node_ptr[i]:ex.node_ptr[i] + ex.num_topics[i]] for i in idx])),
     )

@@ -1,4 +1,4 @@
-"""Training the KG-fused QA model on MetaQA-style question files (one model for all hop counts).
+"""Training the KG-fused QA model on question files (one model for every question; hop counts are latent).
 
 Protocol: the questions of every file minus the fixed validation part (:func:`qa.data.questions.split_validation`)
 train, the validation part early-stops (Hits@1) and fits the answer cut-off. With
@@ -8,7 +8,10 @@ early-stops) and is scored on the held-out templates (:func:`qa.data.questions.s
 Frozen inputs (token states, name embeddings, subgraphs) are precomputed once and cached under
 ``cache_dir`` (:mod:`qa.data.examples`); the trainer then only runs the fusion model. Linear warmup then
 cosine decay (to 0 at the last step or at the end of the wall-clock budget, whichever is first),
-AdamW, early stopping, a wall-clock budget. The output folder holds
+AdamW, early stopping on validation Hits@1, a wall-clock budget. The number of steps fits the data:
+up to ``max_epochs`` passes but at most ``max_steps`` steps, so 1.5k questions train to convergence
+(early stopping ends them) and 35k stay inside the budget. No hop count is read anywhere: the
+model learns from the answers alone which step answers. The output folder holds
 ``model.safetensors`` + ``config.json`` (no pickle), ``log.json`` and ``curves.png``::
 
     report = train(TrainConfig.load("configs/metaqa.json"))
@@ -21,7 +24,8 @@ import json
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from collections import Counter
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,20 +39,20 @@ from encoders.text import TextEncoderConfig
 from encoders.training import Budget, EarlyStopping, JsonLog
 from kg.config import StoreConfig
 from kg.errors import ConfigError
-from qa.answer.checkpoint import save_model
+from qa.answer.checkpoint import LINKER_PRIOR, save_model
 from qa.answer.ranking import HeadConfig, fit_cutoff, rank, select
 from qa.data.examples import Graph, QAExamples, TokenEncoder, build_examples, collate, load_graph
 from qa.data.questions import Question, load_questions, split_templates, split_validation
 from qa.eval.metrics import f1, first_gold_rank, hits_at
+from retrieval.snapshot import GraphSnapshot
 from retrieval.subgraph import SubgraphConfig
-
-METAQA = "/work/shared/data/metaqa"
 
 
 @dataclass
 class TrainConfig:
     """Args:
-    questions: question files (``N-hop`` in the path gives the hop count).
+    questions: question files (``question<TAB>answer1|answer2``, the topic in ``[brackets]``); a folder
+        name such as ``2-hop`` only groups the validation figures, the model never reads it.
     kb / store: the graph, a triples file (ingested once into an embedded store in the cache) or a
         graph store, ``{"backend": "embedded", "path": ...}`` or ``{"backend": "neo4j", "uri": ...,
         "database": ...}`` (the password comes from ``NEO4J_PASSWORD``, never from the config).
@@ -57,17 +61,22 @@ class TrainConfig:
     split: ``"validation"`` (MetaQA protocol) or ``"templates"`` (unseen-template evaluation).
     limit: questions read per file (``None``: all) — for quick runs.
     fusion, head, max_nodes, max_edges: model, head and subgraph settings.
-    batch_size, lr, weight_decay, warmup, max_epochs, patience, evals_per_epoch: optimisation
-        (``warmup``: share of all steps; early stopping after ``patience`` evaluations).
-    hop_loss: weight of the hop-count classifier's cross-entropy (it picks the hops when a question
-        comes without them, as in ``kgqa ask``).
+    batch_size, lr, weight_decay, warmup: optimisation (``warmup``: share of all steps).
+    max_epochs, max_steps: the step budget, ``min(max_epochs * steps per epoch, max_steps)``.
+    patience, evals_per_epoch, min_eval_steps: early stopping after ``patience`` evaluations without a
+        better validation Hits@1; an evaluation every ``steps per epoch / evals_per_epoch`` steps, but
+        no more often than every ``min_eval_steps``.
     budget_minutes: wall-clock budget of the training loop (``None``: none).
+    synthesise: questions synthesised from the graph's own relation paths and names
+        (:mod:`qa.data.synthesis`) added to the training questions; with no question files at all,
+        training is zero-shot on these alone (then ``0`` means the default ``ZERO_SHOT`` count).
+    synth_holdout: synthesis template ids kept out of training (to measure unseen phrasings).
     device, threads, seed: where and how to run (``threads``: torch CPU threads; 1 is much faster than 2 on a
         busy machine).
     """
 
-    questions: list[str] = field(default_factory=lambda: [f"{METAQA}/{h}-hop/qa_dev.txt" for h in (1, 2, 3)])
-    kb: str | None = f"{METAQA}/kb.txt"
+    questions: list[str] = field(default_factory=list)
+    kb: str | None = None
     store: dict[str, str] | None = None
     output_dir: str = "runs/qa"
     cache_dir: str = ".kgqa/qa"
@@ -82,11 +91,14 @@ class TrainConfig:
     lr: float = 2e-3
     weight_decay: float = 0.01
     warmup: float = 0.05
-    max_epochs: int = 6
-    patience: int = 3
+    max_epochs: int = 100
+    max_steps: int = 4000
+    patience: int = 5
     evals_per_epoch: int = 2
-    budget_minutes: float | None = 55.0
-    hop_loss: float = 0.3
+    min_eval_steps: int = 50
+    budget_minutes: float | None = 40.0
+    synthesise: int = 0
+    synth_holdout: list[str] = field(default_factory=list)
     device: str | None = None
     threads: int | None = 1
     seed: int = 0
@@ -104,8 +116,8 @@ class TrainConfig:
                                   " (the Neo4j password comes from NEO4J_PASSWORD)")
         if self.split not in ("validation", "templates"):
             raise ConfigError(f"unknown split {self.split!r}; use 'validation' or 'templates'")
-        if self.batch_size < 1 or self.max_epochs < 1:
-            raise ConfigError("batch_size and max_epochs must be at least 1")
+        if self.batch_size < 1 or self.max_epochs < 1 or self.max_steps < 1:
+            raise ConfigError("batch_size, max_epochs and max_steps must be at least 1")
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
@@ -134,7 +146,8 @@ class TrainConfig:
         return None if self.store is None else StoreConfig.load(None, **self.store)
 
     def subgraph(self) -> SubgraphConfig:
-        return SubgraphConfig(max_nodes=self.max_nodes, max_edges=self.max_edges, text_cache_dir=self.text_cache_dir)
+        return SubgraphConfig(max_nodes=self.max_nodes, max_edges=self.max_edges, hops=self.fusion.max_hops,
+                              text_cache_dir=self.text_cache_dir)
 
 
 @dataclass
@@ -148,6 +161,7 @@ class TrainReport:
     prepare_seconds: float
     train_questions: int
     cutoff: float
+    linker: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -157,36 +171,38 @@ class TrainReport:
 @torch.no_grad()
 def score_examples(model: KGFusionModel, ex: QAExamples, graph: Graph, batch_size: int = 64,
                    device: Any = "cpu", idx: list[int] | None = None) -> dict[int, dict[str, Any]]:
-    """Per question (index into ``ex``): ranked candidate local indices, their probabilities and the
-    model's relation weights. Questions without a subgraph are left out."""
+    """Per question (index into ``ex``): ranked candidate local indices, their probabilities, the
+    model's relation weights and step mixture. Questions without a subgraph are left out."""
     model.eval()
     sizes = np.diff(ex.node_ptr)
     idx = sorted((i for i in (range(len(ex)) if idx is None else idx) if sizes[i] > 0),
-                 key=lambda i: (int(ex.hop[i]), int(sizes[i])))  # one hop count, similar sizes per batch: less padding
+                 key=lambda i: int(sizes[i]))  # similar sizes per batch: less padding
     out: dict[int, dict[str, Any]] = {}
     names = torch.from_numpy(graph.name_vectors)
     for lo in range(0, len(idx), batch_size):
         chunk = idx[lo:lo + batch_size]
         tok, mask, fb, _ = collate(ex, chunk, names, device, graph.signature)
         res = model(tok, mask, fb)
-        scores, topic, batch = res.scores.cpu().numpy(), fb.is_topic.cpu().numpy(), fb.batch.cpu().numpy()
+        scores, batch = res.scores.cpu().numpy(), fb.batch.cpu().numpy()
         rw = res.relation_weights.cpu().numpy()
-        hop_pred = res.hop_logits.argmax(-1).cpu().numpy() + 1
+        pi = res.step_logits.softmax(-1).cpu().numpy()
         starts = np.searchsorted(batch, np.arange(len(chunk) + 1))
         for j, i in enumerate(chunk):
             a, b = starts[j], starts[j + 1]
-            order, probs = rank(scores[a:b], topic[a:b])
-            out[i] = {"order": order, "probs": probs, "relation_weights": rw[j], "hop_pred": int(hop_pred[j])}
+            order, probs = rank(scores[a:b])
+            out[i] = {"order": order, "probs": probs, "relation_weights": rw[j], "steps": pi[j]}
     return out
 
 
 def validation_metrics(ex: QAExamples, graph: Graph, scored: dict[int, dict[str, Any]], cutoff: float | None = None,
             idx: list[int] | None = None) -> dict[str, Any]:
-    """Hits@1 (and F1 with ``cutoff``) per hop and overall; a question without a subgraph is a miss."""
+    """Hits@1 (and F1 with ``cutoff``) per group and overall; a question without a subgraph is a miss.
+
+    Groups are the hop counts a question file's path names (``2-hop/...``), for reading the figures
+    only; a file that names none is one group (``0-hop``)."""
     snap = graph.snapshot
     per: dict[str, list[float]] = {}
     f1s: dict[str, list[float]] = {}
-    hop_ok: list[float] = []
     for i in range(len(ex)) if idx is None else idx:
         q = ex.questions[i]
         key = f"{q.hop or 0}-hop"
@@ -198,8 +214,6 @@ def validation_metrics(ex: QAExamples, graph: Graph, scored: dict[int, dict[str,
             hit = float(hits_at(first_gold_rank(ids, q.answers), 1))
             if cutoff is not None:
                 f = f1(ids[: select(s["probs"], cutoff)], q.answers)
-            if q.hop:
-                hop_ok.append(float(s["hop_pred"] == q.hop))
         per.setdefault(key, []).append(hit)
         f1s.setdefault(key, []).append(f)
     out: dict[str, Any] = {"hits@1": float(np.mean([h for v in per.values() for h in v])) if per else 0.0,
@@ -209,8 +223,6 @@ def validation_metrics(ex: QAExamples, graph: Graph, scored: dict[int, dict[str,
         out[f"n/{k}"] = len(per[k])
         if cutoff is not None:
             out[f"f1/{k}"] = float(np.mean(f1s[k]))
-    if hop_ok:
-        out["hop_accuracy"] = float(np.mean(hop_ok))
     return out
 
 
@@ -225,19 +237,57 @@ def fit_head_cutoff(ex: QAExamples, graph: Graph, scored: dict[int, dict[str, An
 
 
 # -- training ------------------------------------------------------------------------------------
-def _hop_batches(ex: QAExamples, idx: list[int], batch_size: int) -> list[list[int]]:
-    """Shuffled batches of questions of one hop count each (subgraph sizes differ by hop: less padding)."""
-    by_hop: dict[int, list[int]] = {}
-    for i in random.sample(idx, len(idx)):
-        by_hop.setdefault(int(ex.hop[i]), []).append(i)
-    batches = [v[lo:lo + batch_size] for v in by_hop.values() for lo in range(0, len(v), batch_size)]
+def _size_batches(ex: QAExamples, idx: list[int], batch_size: int) -> list[list[int]]:
+    """Shuffled batches of questions with similar subgraph sizes (the fusion layers pad to the largest).
+
+    The questions are shuffled, cut into windows of 8 batches, and each window sorted by size before
+    it is cut into batches: batches stay random across the epoch but need little padding."""
+    sizes = np.diff(ex.node_ptr)
+    order = random.sample(idx, len(idx))
+    window = 8 * batch_size
+    batches: list[list[int]] = []
+    for lo in range(0, len(order), window):
+        part = sorted(order[lo:lo + window], key=lambda i: int(sizes[i]))
+        batches += [part[b:b + batch_size] for b in range(0, len(part), batch_size)]
     random.shuffle(batches)
     return batches
 
 
-def split_questions(config: TrainConfig) -> tuple[list[Question], list[Question], list[Question]]:
-    """(train, validation, test) by ``config.split`` (test is empty for the MetaQA validation protocol)."""
+ZERO_SHOT = 20_000
+
+
+def synthesised(config: TrainConfig, snapshot: GraphSnapshot) -> list[Question]:
+    """``config.synthesise`` questions made from the graph (:func:`qa.data.synthesis.synthesise`), their
+    topics as entity ids, the templates of ``config.synth_holdout`` left out. The count is reached by
+    sampling topics per relation path, with a share per hop count."""
+    from qa.data.synthesis import TEMPLATES, SynthesisConfig, relation_paths, synthesise
+
+    want = config.synthesise or (ZERO_SHOT if not config.questions else 0)
+    if not want:
+        return []
+    k = config.fusion.max_hops
+    syn = SynthesisConfig(max_hops=k, seed=config.seed,
+                          templates=tuple(t for t in TEMPLATES if t not in set(config.synth_holdout)))
+    # an equal share of the questions per hop count, spread evenly over that count's paths
+    counts = Counter(len(p) for p in relation_paths(snapshot, k, min_support=syn.min_support, seed=config.seed))
+    per_path = tuple(max(1, math.ceil(want / (k * syn.phrasings * max(1, counts[h])))) for h in range(1, k + 1))
+    qs = synthesise(snapshot, replace(syn, per_path=per_path))
+    random.Random(config.seed).shuffle(qs)
+    by_name: dict[str, str] = {}
+    for node_id, name in zip(snapshot.node_ids, snapshot.names, strict=True):
+        by_name.setdefault(name, node_id)
+    return [replace(q, topic=by_name.get(q.topic or "", q.topic)) for q in qs[:want]]
+
+
+def split_questions(config: TrainConfig, snapshot: GraphSnapshot | None = None
+                    ) -> tuple[list[Question], list[Question], list[Question]]:
+    """(train, validation, test) by ``config.split`` (test is empty for the validation protocol), with the
+    synthesised questions (when ``snapshot`` is given) split like a question file."""
     train, val, test = [], [], []
+    if snapshot is not None:
+        tr, va = split_validation(synthesised(config, snapshot))
+        train += tr
+        val += va
     for path in config.questions:
         qs = load_questions(path, limit=config.limit)
         if config.split == "templates":
@@ -270,13 +320,30 @@ def _plot(records: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
+def fit_linker(graph: Graph, questions: list[Question], out: Path) -> str:
+    """Fit the entity linker's prior on the training questions' [brackets] and save it beside the model
+    (:data:`LINKER_PRIOR`), where :func:`qa.answer.answerer.load_answerer` finds it; returns its summary."""
+    from kg.linking import Linker
+    from kg.linking.questions import parse_question
+    from kg.store import open_store
+
+    marked = [parse_question(q.text, q.source) for q in questions if q.topic]
+    if not marked:
+        return ""
+    with open_store(graph.store, read_only=True) as store:
+        linker = Linker.from_store(store, cache_dir=graph.linker_cache)
+    summary = linker.fit(marked).summary()
+    linker.save_prior(out / LINKER_PRIOR)
+    return summary
+
+
 def prepare(config: TrainConfig) -> tuple[Graph, TokenEncoder, list[QAExamples]]:
     """Graph, token encoder and the cached examples of the (train, validation, test) questions."""
     text_cfg = TextEncoderConfig(cache_dir=config.text_cache_dir, device="cpu")
     tokens = TokenEncoder(text_cfg)
     graph = load_graph(config.kb if config.store is None else None, config.store_config(), config.cache_dir,
                        config.text_cache_dir, tokens.encoder)
-    parts = split_questions(config)
+    parts = split_questions(config, graph.snapshot)
     exs = [build_examples(p, graph, tokens, config.subgraph(), config.cache_dir) if p else None for p in parts]
     return graph, tokens, exs  # type: ignore[return-value]
 
@@ -297,8 +364,8 @@ def train(config: TrainConfig) -> TrainReport:
     train_idx = tr.answerable().tolist()
     if not train_idx:
         raise ConfigError("no training question has an answer in its subgraph: check the graph and question files")
-    steps_per_epoch = len(_hop_batches(tr, train_idx, config.batch_size))
-    total = steps_per_epoch * config.max_epochs
+    steps_per_epoch = len(_size_batches(tr, train_idx, config.batch_size))
+    total = min(steps_per_epoch * config.max_epochs, config.max_steps)
     warm = max(1, int(config.warmup * total))
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
@@ -317,17 +384,16 @@ def train(config: TrainConfig) -> TrainReport:
     out.mkdir(parents=True, exist_ok=True)
     log = JsonLog(out / "log.json")
     stopper = EarlyStopping(config.patience)
-    eval_every = max(1, steps_per_epoch // max(1, config.evals_per_epoch))
+    eval_every = min(total, max(config.min_eval_steps, steps_per_epoch // max(1, config.evals_per_epoch)))
     names = torch.from_numpy(graph.name_vectors)
     step, losses, stop = 0, [], False
     bar = tqdm(total=total, desc="train", disable=not config.progress, mininterval=2.0)
     for epoch in range(config.max_epochs):
-        for chunk in _hop_batches(tr, train_idx, config.batch_size):
+        for chunk in _size_batches(tr, train_idx, config.batch_size):
             model.train()
             tok, mask, fb, gold = collate(tr, chunk, names, device, graph.signature)
             res = model(tok, mask, fb)
             loss = answer_loss(res.scores, fb.batch, gold, fb.num_graphs)
-            loss = loss + config.hop_loss * torch.nn.functional.cross_entropy(res.hop_logits, fb.hop - 1)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -346,6 +412,9 @@ def train(config: TrainConfig) -> TrainReport:
                 if stopper.step(m["hits@1"], step, model) or budget.spent():
                     stop = True
                     break
+            if step >= total:
+                stop = True
+                break
         if stop:
             break
     bar.close()
@@ -356,7 +425,9 @@ def train(config: TrainConfig) -> TrainReport:
     val_m = validation_metrics(va, graph, scored, cutoff)
     test_m = (validation_metrics(te, graph, score_examples(model, te, graph, device=device), cutoff)
               if te is not None else None)
-    report = TrainReport(str(out), val_m, test_m, stopper.best_epoch, step, train_s, prepare_s, len(train_idx), cutoff)
+    linker = fit_linker(graph, tr.questions, out)
+    report = TrainReport(str(out), val_m, test_m, stopper.best_epoch, step, train_s, prepare_s, len(train_idx), cutoff,
+                         linker)
     head = asdict(config.head)
     head["cutoff"] = cutoff
     save_model(model, out, relations, {"head": head, "max_nodes": config.max_nodes, "max_edges": config.max_edges,

@@ -31,8 +31,7 @@ def toy_batch(x_text: torch.Tensor | None = None) -> FusionBatch:
     edge_index = torch.tensor([[0, 0, 2, 4, 6, 5, 7, 8], [1, 2, 3, 5, 4, 7, 8, 9]])
     return FusionBatch(x_text=x, edge_index=edge_index, edge_type=torch.tensor([0, 1, 2, 0, 0, 1, 2, 0]),
                        batch=torch.tensor([0] * 4 + [1] * 6),
-                       is_topic=torch.tensor([1, 0, 0, 0, 1, 0, 0, 0, 0, 0]).bool(),
-                       hop=torch.tensor([1, 2]))
+                       is_topic=torch.tensor([1, 0, 0, 0, 1, 0, 0, 0, 0, 0]).bool(), num_graphs=2)
 
 
 def sub_batch(g: FusionBatch, which: int) -> FusionBatch:
@@ -40,7 +39,7 @@ def sub_batch(g: FusionBatch, which: int) -> FusionBatch:
     offset = int(keep.nonzero()[0])
     e = keep[g.edge_index[0]]
     return FusionBatch(g.x_text[keep], g.edge_index[:, e] - offset, g.edge_type[e],
-                       torch.zeros(int(keep.sum()), dtype=torch.long), g.is_topic[keep], g.hop[which:which + 1])
+                       torch.zeros(int(keep.sum()), dtype=torch.long), g.is_topic[keep], 1)
 
 
 @pytest.fixture()
@@ -54,18 +53,28 @@ def model_and_tokens() -> tuple[KGFusionModel, torch.Tensor, torch.Tensor]:
     return model, model.encode_tokens(ids, mask), mask
 
 
-def test_shapes_repr_and_topics_excluded(model_and_tokens) -> None:
+def test_shapes_and_repr(model_and_tokens) -> None:
     model, tok, mask = model_and_tokens
     assert tok.shape == (2, 6, 32)
     out = model(tok, mask, toy_batch())
     assert out.scores.shape == (10,)
-    assert out.hop_logits.shape == (2, 3)
+    assert out.step_logits.shape == (2, 3)
     assert out.relation_weights.shape == (2, 3, 2 * R)
     assert out.propagated.shape == (10,)
-    assert bool((out.scores[[0, 4]] < -1e8).all()) and bool(torch.isfinite(out.scores).all())
+    assert bool(torch.isfinite(out.scores).all())       # topics are candidates too (whether they answer is learned)
     r = repr(model)
     assert "hidden=16" in r and "fusion_layers=2" in r and "FusionLayer(hidden=16, heads=2" in r
-    assert model.predict_hops(tok, mask).tolist()[0] in (1, 2, 3)
+
+
+def _force_step(model: KGFusionModel, k: int) -> None:
+    """Put the whole step mixture on step ``k`` (0-based) and every relation weight at 1."""
+    with torch.no_grad():
+        last = model.step_head[-1]
+        last.weight.zero_()
+        last.bias.fill_(-40.0)
+        last.bias[k] = 40.0
+        model.rel_head.weight.zero_()
+        model.rel_head.bias.fill_(20.0)
 
 
 def test_padded_nodes_are_masked(model_and_tokens) -> None:
@@ -96,14 +105,16 @@ def test_cross_attention_reads_the_node_states(model_and_tokens) -> None:
     assert torch.allclose(s1[4:], s2[4:], atol=1e-5)
 
 
-def test_message_passing_follows_edges_and_hops(model_and_tokens) -> None:
-    """p_hop is zero on nodes not reachable in exactly ``hop`` steps (graph 0 is 1 hop: node 3 is 2 away)."""
+def test_the_step_mixture_picks_how_far_the_answer_lies(model_and_tokens) -> None:
+    """With the mixture on step 1, only the topic's neighbours get mass (node 3 is 2 edges away);
+    on step 2, node 3 and graph 1's node 7 do; node 9 (4 edges from its topic) never does."""
     model, tok, mask = model_and_tokens
-    out = model(tok, mask, toy_batch())
-    p = out.propagated.detach()
-    assert float(p[1]) > 0 and float(p[2]) > 0 and float(p[3]) == 0.0
-    # graph 1 is 2 hops from node 4 (both directions): 4->5->7 and 4<-6 ... 6 has no other edge
-    assert float(p[7]) > 0 and float(p[9]) == 0.0
+    _force_step(model, 0)
+    p = model(tok, mask, toy_batch()).propagated.detach()
+    assert float(p[1]) > 0.99 and float(p[2]) > 0.99 and float(p[3]) < 1e-6 and float(p[9]) == 0.0
+    _force_step(model, 1)
+    p = model(tok, mask, toy_batch()).propagated.detach()
+    assert float(p[3]) > 0.99 and float(p[7]) > 0.99 and float(p[9]) == 0.0
 
 
 def test_no_graph_ablation_ignores_edges(model_and_tokens) -> None:
@@ -123,8 +134,7 @@ def test_loss_trains_toward_the_gold_node(model_and_tokens) -> None:
     model.train()
     g = toy_batch()
     gold = torch.zeros(10, dtype=torch.bool)
-    gold[[3, 9]] = True
-    g.hop = torch.tensor([2, 3])
+    gold[[3, 7]] = True
     opt = torch.optim.Adam([p for n, p in model.named_parameters() if not n.startswith("text_model")], lr=0.01)
     first = None
     for _ in range(30):
@@ -136,32 +146,58 @@ def test_loss_trains_toward_the_gold_node(model_and_tokens) -> None:
     model.eval()
     s = model(tok, mask, g).scores
     assert float(loss) < first / 2
-    assert int(s[:4].argmax()) == 3 and int(s[4:].argmax()) + 4 == 9
+    assert int(s[:4].argmax()) == 3 and int(s[4:].argmax()) + 4 == 7
 
 
-def test_walks_never_pass_through_the_topic_again(model_and_tokens) -> None:
-    """MetaQA's "genres of the films that share a writer with X" excludes X's own genres: with every
-    relation weight at 1, a 3-step walk reaches the other film's genre but not the topic's."""
-    model, tok, mask = model_and_tokens
+def _triangle() -> FusionBatch:
     # topic 0 (film) -r0-> 1 (writer) <-r0- 2 (other film); 0 -r1-> 3 (topic's genre); 2 -r1-> 4
-    g = FusionBatch(x_text=torch.randn(5, 32), edge_index=torch.tensor([[0, 2, 0, 2], [1, 1, 3, 4]]),
-                    edge_type=torch.tensor([0, 0, 1, 1]), batch=torch.zeros(5, dtype=torch.long),
-                    is_topic=torch.tensor([True, False, False, False, False]), hop=torch.tensor([3]))
+    torch.manual_seed(4)
+    return FusionBatch(x_text=torch.randn(5, 32), edge_index=torch.tensor([[0, 2, 0, 2], [1, 1, 3, 4]]),
+                       edge_type=torch.tensor([0, 0, 1, 1]), batch=torch.zeros(5, dtype=torch.long),
+                       is_topic=torch.tensor([True, False, False, False, False]), num_graphs=1)
+
+
+def test_whether_walks_pass_back_through_the_topic_is_a_learned_gate(model_and_tokens) -> None:
+    """MetaQA's "genres of the films that share a writer with X" excludes X's own genre (reached only
+    through X); a family graph's "the child of X's father" includes X. The gate decides, per step."""
+    model, tok, mask = model_and_tokens
+    _force_step(model, 2)
     with torch.no_grad():
-        model.rel_head.weight.zero_()
-        model.rel_head.bias.fill_(20.0)                       # sigmoid -> 1 for every relation and direction
-    p = model(tok[:1], mask[:1], g).propagated
+        model.through_topic.weight.zero_()
+        model.through_topic.bias.fill_(-40.0)                  # closed: walks never come back through 0
+    p = model(tok[:1], mask[:1], _triangle()).propagated
     assert float(p[4]) > 0.99                                 # 0 -> 1 -> 2 -> 4
-    assert float(p[3]) == 0.0                                 # only via 0 -> 1 -> 0 -> 3: not a MetaQA answer
-    assert float(p[0]) == 0.0
+    assert float(p[3]) < 1e-6                                 # only via 0 -> 1 -> 0 -> 3
+    with torch.no_grad():
+        model.through_topic.bias.fill_(40.0)                   # open
+    p = model(tok[:1], mask[:1], _triangle()).propagated
+    assert float(p[3]) > 0.99
 
 
-def test_hop_head_reads_the_topic_relation_signature(model_and_tokens) -> None:
-    """The same text with a different topic signature can get a different hop count; shapes hold."""
+def test_the_topic_can_learn_to_be_an_answer(model_and_tokens) -> None:
+    """Gold = the topic itself (X's father's child is X): training raises the topic to the top."""
+    model, tok, mask = model_and_tokens
+    model.train()
+    g = _triangle()
+    gold = torch.tensor([True, False, False, False, False])
+    before = model(tok[:1], mask[:1], g).scores.detach()
+    opt = torch.optim.Adam([p for n, p in model.named_parameters() if not n.startswith("text_model")], lr=0.02)
+    for _ in range(40):
+        loss = answer_loss(model(tok[:1], mask[:1], g).scores, g.batch, gold, 1)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    after = model(tok[:1], mask[:1], g).scores.detach()
+    assert int(after.argmax()) == 0 and float(after[0] - after[1:].max()) > float(before[0] - before[1:].max())
+
+
+def test_step_head_reads_the_topic_relation_signature(model_and_tokens) -> None:
+    """The same text with a different topic signature can get a different step mixture; shapes hold."""
     model, tok, mask = model_and_tokens
     sig = torch.zeros(2, 2 * R)
-    a = model.hop_logits(tok, mask, sig)
+    a = model.step_logits(tok, mask, sig)
     sig[:, 0] = 1.0
-    b = model.hop_logits(tok, mask, sig)
+    b = model.step_logits(tok, mask, sig)
     assert a.shape == (2, 3) and not torch.allclose(a, b)
-    assert torch.equal(model.predict_hops(tok, mask), model.predict_hops(tok, mask, torch.zeros(2, 2 * R)))
+    assert torch.equal(model.step_logits(tok, mask, None), model.step_logits(tok, mask, torch.zeros(2, 2 * R)))

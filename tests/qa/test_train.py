@@ -32,9 +32,10 @@ def test_fit_cutoff_maximises_f1() -> None:
     assert 0.4 < cutoff <= 0.96 and f1 == pytest.approx(1.0)
 
 
-def test_rank_excludes_topics() -> None:
-    order, probs = rank(np.array([5.0, 1.0, 3.0]), np.array([True, False, False]))
-    assert order.tolist() == [2, 1] and probs.sum() == pytest.approx(1.0)
+def test_rank_orders_every_node_topics_included() -> None:
+    order, probs = rank(np.array([5.0, 1.0, 3.0]))
+    assert order.tolist() == [0, 2, 1] and probs.sum() == pytest.approx(1.0)
+    assert rank(np.zeros(0))[0].tolist() == []
 
 
 def test_evidence_paths_follow_the_relation_weights() -> None:
@@ -44,15 +45,29 @@ def test_evidence_paths_follow_the_relation_weights() -> None:
     edges = np.array([[0, 2, 0, 2], [1, 1, 3, 3]])
     etype = np.array([0, 0, 1, 1])
     w = np.array([[0.9, 0.1, 0.1, 0.1], [0.1, 0.1, 0.8, 0.1]])   # step 1: DIRECTED_BY fwd; step 2: reverse
-    ev = evidence_paths([0], [2], 2, edges, etype, w, ids, rels, paths=2)[2]
+    ev = evidence_paths([0], [2], [0.1, 0.9], edges, etype, w, ids, rels, paths=2)[2]
     assert [s.relation for s in ev[0].steps] == ["DIRECTED_BY", "DIRECTED_BY"]
-    assert ev[0].score == pytest.approx(0.72) and ev[0].score > ev[1].score
+    assert ev[0].score == pytest.approx(0.9 * 0.72) and ev[0].score > ev[1].score
     assert ev[0].steps[1] == Step("Film B", "DIRECTED_BY", "Dir")
     assert ev[0].cypher == ("MATCH p = (n0:Entity {id: $topic})-[:`DIRECTED_BY`]->(n1:Entity {id: $n1})"
                             "<-[:`DIRECTED_BY`]-(n2:Entity {id: $answer}) RETURN p")
     assert ev[0].params == {"topic": "Film A", "n1": "Dir", "answer": "Film B"}
     with pytest.raises(InvalidName):
         path_cypher([Step("a", "BAD TYPE", "b")], ["a", "b"])
+
+
+def test_evidence_for_the_topic_itself_never_reuses_an_edge() -> None:
+    """"the child of X's father" answers X: its evidence goes X -PARENTS-> F and back by another edge
+    (F -CHILDREN-> X), never back over the same one (a Cypher path cannot use an edge twice)."""
+    ids, rels = ["X", "F", "Y"], ["PARENTS", "CHILDREN"]
+    w = np.ones((2, 4))
+    only_parents = evidence_paths([0], [0, 2], [0.0, 1.0], np.array([[0, 2], [1, 1]]), np.array([0, 0]), w, ids, rels)
+    assert only_parents[0] == [] and [s.head for s in only_parents[2][0].steps] == ["X", "Y"]
+    w = np.array([[1.0, 0.5, 0.5, 0.5], [0.5, 1.0, 0.5, 0.5]])     # step 1: PARENTS forward; step 2: CHILDREN forward
+    both = evidence_paths([0], [0], [0.0, 1.0], np.array([[0, 2, 1], [1, 1, 0]]), np.array([0, 0, 1]), w, ids, rels)
+    ev = both[0][0]
+    assert ev.steps == [Step("X", "PARENTS", "F"), Step("F", "CHILDREN", "X")]
+    assert ev.params == {"topic": "X", "n1": "F", "answer": "X"}
 
 
 def synthetic_graph(folder: Path, seed: int = 0) -> tuple[Path, list[Path]]:

@@ -1,0 +1,213 @@
+"""Any graph: the QA model trained on each dataset's questions, trained zero-shot on questions
+synthesised from the graph alone, and the template-lookup baseline, all asked as a user types.
+
+"As typed": the questions' [brackets] are removed (the entity linker finds the topic, with the prior
+``kgqa train`` fitted on the training questions; the zero-shot model fits it on the synthesised ones)
+and no hop count is given anywhere: training reads none (``hop=None`` on every training question) and
+the model learns which step answers. A folder name such as ``2-hop`` only groups the rows of the
+evaluation table. The "brackets" column (topic given) is an ablation that uses gold information.
+
+Datasets (development copies beside the repository, never copied into it):
+
+- ``pq2``, ``pq3``: PathQuestion PQ-2H / PQ-3H: train on ``qa_train.txt``, score ``qa_dev.txt``;
+- ``metaqa``: MetaQA dev questions of every hop count: train on all but the fixed validation part
+  (:func:`qa.data.questions.split_validation`), score that part.
+
+    .venv/bin/python bench/any_graph.py [--datasets pq2,pq3,metaqa] [--budget-minutes M]
+                                        [--models supervised,zero_shot,baseline]
+
+Prints a markdown table, the wrong answers by kind, and writes ``bench/results/any_graph.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from kg.config import StoreConfig  # noqa: E402
+from kg.ingest import ingest  # noqa: E402
+from kg.store import open_store  # noqa: E402
+from qa.answer.answerer import load_answerer  # noqa: E402
+from qa.data.questions import Question, load_questions, split_validation  # noqa: E402
+from qa.eval.evaluate import EvalReport, evaluate, latency  # noqa: E402
+from qa.train.qa import TrainConfig, train  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+
+
+@dataclass
+class Dataset:
+    kb: Path
+    train: list[Path]
+    eval: list[Path] | None            # None: the fixed validation part of the training files
+
+
+DATASETS = {
+    "pq2": Dataset(DATA / "pathquestion/PQ-2H/kb.txt", [DATA / "pathquestion/PQ-2H/qa_train.txt"],
+                   [DATA / "pathquestion/PQ-2H/qa_dev.txt"]),
+    "pq3": Dataset(DATA / "pathquestion/PQ-3H/kb.txt", [DATA / "pathquestion/PQ-3H/qa_train.txt"],
+                   [DATA / "pathquestion/PQ-3H/qa_dev.txt"]),
+    "metaqa": Dataset(DATA / "metaqa/kb.txt", [DATA / f"metaqa/{h}-hop/qa_dev.txt" for h in (1, 2, 3)], None),
+}
+MODELS = ("supervised", "zero_shot", "baseline")
+
+
+def questions_of(ds: Dataset) -> tuple[list[Question], list[Question]]:
+    """(train, eval): training questions carry no hop count; eval questions keep the folder's for grouping."""
+    if ds.eval is None:
+        train_qs, eval_qs = [], []
+        for p in ds.train:
+            tr, va = split_validation(load_questions(p))
+            train_qs += tr
+            eval_qs += va
+    else:
+        train_qs = [q for p in ds.train for q in load_questions(p)]
+        eval_qs = [q for p in ds.eval for q in load_questions(p)]
+    return [replace(q, hop=None) for q in train_qs], eval_qs
+
+
+def errors_by_kind(report: EvalReport, examples: int = 4) -> dict[str, Any]:
+    """Wrong answers (Hits@1 misses) by kind: the linker missed the topic, nothing was ranked, or the
+    topic was right and another entity ranked first."""
+    kinds: dict[str, list[str]] = {"wrong or no topic": [], "nothing ranked": [], "right topic, wrong answer": []}
+    for r in report.results:
+        if r.hits(1):
+            continue
+        if r.topic_ok is False:
+            kinds["wrong or no topic"].append(r.question)
+        elif r.empty:
+            kinds["nothing ranked"].append(r.question)
+        else:
+            kinds["right topic, wrong answer"].append(f"{r.question} -> {', '.join(r.predicted[:2]) or '-'}")
+    return {k: {"count": len(v), "examples": v[:examples]} for k, v in kinds.items()}
+
+
+def score(name: str, answerer: Any, eval_qs: list[Question], entities: Any, lat_n: int) -> dict[str, Any]:
+    typed = evaluate(answerer, eval_qs, strip_brackets=True, entities=entities, name=f"{name}, as typed")
+    brackets = evaluate(answerer, eval_qs, strip_brackets=False, entities=entities, name=f"{name}, brackets")
+    out = {"typed": typed.to_json(), "brackets": brackets.to_json(), "errors": errors_by_kind(typed),
+           "questions_per_second": round(typed.questions_per_second, 1)}
+    if lat_n:
+        out["latency_ms"] = latency(answerer, eval_qs, lat_n, True)
+    return out
+
+
+def run_dataset(key: str, ds: Dataset, args: argparse.Namespace) -> dict[str, Any]:
+    work = Path(args.work) / key
+    store = StoreConfig(backend="embedded", path=str(work / "graph"))
+    with open_store(store) as s:
+        log(f"[{key}] {ingest(s, ds.kb, progress=False).summary()}")
+    train_qs, eval_qs = questions_of(ds)
+    log(f"[{key}] {len(train_qs):,} training questions, {len(eval_qs):,} scored")
+    out: dict[str, Any] = {"train_questions": len(train_qs), "eval_questions": len(eval_qs)}
+    answerer = None
+    for model in args.models:
+        if model == "baseline":
+            continue
+        folder = work / model
+        cfg = TrainConfig(store=store.public_dict(), output_dir=str(folder), cache_dir=str(work / "cache"),
+                          budget_minutes=args.budget_minutes, seed=args.seed, progress=False,
+                          questions=[])                 # no question files: zero-shot, synthesised questions
+        if model == "supervised":
+            # the training questions as files (their hop counts dropped: load_questions reads none from here)
+            qfile = work / "train_questions.txt"
+            qfile.parent.mkdir(parents=True, exist_ok=True)
+            qfile.write_text("".join(f"{q.text}\t{'|'.join(q.answers)}\n" for q in train_qs), encoding="utf-8")
+            cfg.questions = [str(qfile)]
+            cfg.split = "validation"
+        start = time.perf_counter()
+        report = train(cfg)
+        wall = time.perf_counter() - start
+        log(f"[{key}] {model}: {report.steps} steps, {report.train_seconds / 60:.1f} min training, "
+            f"{wall / 60:.1f} min in all; validation Hits@1 {report.validation['hits@1']:.4f}")
+        answerer = load_answerer(folder)
+        answerer.predict(eval_qs[:4], strip_brackets=True)       # warm up (linker index, NER)
+        out[model] = {"train": {"steps": report.steps, "best_step": report.best_step,
+                                "train_seconds": round(report.train_seconds, 1),
+                                "prepare_seconds": round(report.prepare_seconds, 1), "wall_seconds": round(wall, 1),
+                                "train_questions": report.train_questions, "validation": report.validation},
+                      **score(model, answerer, eval_qs, answerer.graph.snapshot.index_of, args.latency)}
+        log(f"[{key}] {model}: as typed Hits@1 {out[model]['typed']['overall']['hits@1']:.4f}")
+    if "baseline" in args.models:
+        from qa.answer.baseline import BaselineConfig, TemplateBaseline
+
+        ref = answerer or load_answerer(work / "supervised")
+        base = TemplateBaseline(ref.graph.snapshot, ref.linker, BaselineConfig(fit_linker=False))
+        start = time.perf_counter()
+        base.fit(train_qs)
+        out["baseline"] = {"train": {"fit_seconds": round(time.perf_counter() - start, 1)},
+                           **score("baseline", base, eval_qs, ref.graph.snapshot.index_of, args.latency)}
+    return out
+
+
+def table(results: dict[str, Any]) -> str:
+    head = ["dataset", "model", "as typed Hits@1 by hop", "as typed Hits@1", "brackets Hits@1 (ablation)",
+            "training", "steps", "p50 ms"]
+    rows = []
+    for key, res in results.items():
+        for model in MODELS:
+            if model not in res:
+                continue
+            r = res[model]
+            hops = ", ".join(f"{h}: {100 * m['hits@1']:.1f}" for h, m in sorted(r["typed"]["by_hop"].items())
+                             if h != "?")
+            tr = r["train"]
+            when = (f"{tr['train_seconds'] / 60:.1f} min (+{tr['prepare_seconds'] / 60:.1f} prep)"
+                    if "train_seconds" in tr else f"fit {tr['fit_seconds']:.0f} s")
+            rows.append([key, model, hops or "-", f"{100 * r['typed']['overall']['hits@1']:.2f}",
+                         f"{100 * r['brackets']['overall']['hits@1']:.2f}", when, str(tr.get("steps", "-")),
+                         f"{r['latency_ms']['p50']:.1f}" if "latency_ms" in r else "-"])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--datasets", default="pq2,pq3,metaqa")
+    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--budget-minutes", type=float, default=40.0, help="training budget per model")
+    ap.add_argument("--latency", type=int, default=50, help="questions timed one at a time (0: none)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads")
+    ap.add_argument("--work", default=".kgqa/bench/any_graph", help="stores, caches and checkpoints")
+    ap.add_argument("--out", default="bench/results/any_graph.json")
+    args = ap.parse_args()
+    args.models = [m for m in args.models.split(",") if m]
+    torch.set_num_threads(args.threads)
+    out_path = Path(args.out)
+    previous = json.loads(out_path.read_text()) if out_path.exists() else {}
+    results: dict[str, Any] = previous.get("results", {})     # a run of some datasets updates theirs
+    for key in [d for d in args.datasets.split(",") if d]:
+        if key not in DATASETS:
+            raise SystemExit(f"unknown dataset {key!r}; choose from {', '.join(DATASETS)}")
+        results[key] = {**results.get(key, {}), **run_dataset(key, DATASETS[key], args)}
+    print(table(results))
+    for key, res in results.items():
+        for model in MODELS:
+            if model in res:
+                kinds = ", ".join(f"{k} {v['count']}" for k, v in res[model]["errors"].items())
+                print(f"{key} {model} misses: {kinds}")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps({"command": " ".join(sys.argv), "machine": platform.platform(),
+                                    "cores": torch.get_num_threads(), "results": results,
+                                    "table": table(results)}, indent=1))
+
+
+def log(x: Any) -> None:
+    print(x, file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    main()
