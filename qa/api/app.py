@@ -194,6 +194,13 @@ def create_app(settings: ApiSettings, service: Service | None = None) -> FastAPI
                 run_in_threadpool(s.store.cypher, req.query, req.params, limit=limit, timeout_s=timeout), timeout + 5)
         except TimeoutError:
             raise ApiError(504, "timeout", f"the query ran past {timeout:g} s", "narrow it or add LIMIT") from None
+        except (ValueError, TypeError, OverflowError) as exc:
+            if not req.params:      # not the parameters: a bug, answered with a 500 and logged
+                raise
+            # the driver could not convert a parameter (the embedded store: a list mixing value types)
+            raise ApiError(400, "invalid_params", f"the database could not take these parameters "
+                           f"({type(exc).__name__}: {str(exc)[:200]})", "give the elements of each list one type "
+                           "(maps in a list: the same keys with values of the same types)") from None
         rows = json.loads(json.dumps(result.rows, default=str, ensure_ascii=False))
         return {"columns": result.columns, "rows": rows, "truncated": result.truncated, "limit": limit,
                 "graph": cypher_graph(rows)}
