@@ -177,3 +177,46 @@ def test_safe_filename() -> None:
         assert safe_filename(name) == safe, name
     long = safe_filename("字" * 500 + ".jsonld")
     assert long.endswith(".jsonld") and len(long.encode()) <= 160
+
+
+# -- malformed requests ---------------------------------------------------------------------------------
+J = {"Content-Type": "application/json"}
+MULTIPART = {"Content-Type": "multipart/form-data; boundary=xx"}
+MALFORMED: list[tuple[str, str, bytes, dict[str, str]]] = [
+    ("POST", "/cypher", b"{not json", J), ("POST", "/cypher", b"[1,2]", J), ("POST", "/cypher", b"\xff\xfe", J),
+    ("POST", "/cypher", b'{"query": "RETURN 1"}', {"Content-Type": "text/plain"}),
+    ("POST", "/cypher", b'{"query": "RETURN $a AS a", "params": {"a": 1e999}}', J),
+    ("POST", "/cypher", b'{"query": "RETURN $a AS a", "params": {"a": NaN}}', J),
+    ("POST", "/cypher", b'{"query": "RETURN $a AS a", "params": {"a": 99999999999999999999999999}}', J),
+    ("POST", "/cypher", b'{"query": "RETURN $a AS a", "params": {"a": [[[[[]]]]]}}', J),
+    ("POST", "/cypher", b'{"query": "RETURN $a AS a", "params": {"a": [{"x": 1}, {"x": "y"}]}}', J),
+    ("POST", "/cypher", b'{"query": "RETURN $a AS a", "params": {"a": "\\ud800"}}', J),
+    ("POST", "/cypher", b'{"query": "RETURN 1", "timeout_s": 1e308, "limit": 99999999999999999999}', J),
+    ("POST", "/cypher", b'{"query": "RETURN \\"\\ud800\\""}', J),
+    ("POST", "/ask", b'{"question": "\\ud800"}', J), ("POST", "/ask", b'{"question": "x", "hops": 1e400}', J),
+    ("POST", "/ingest", b"garbage", {"Content-Type": "multipart/form-data"}),
+    ("POST", "/ingest", b"garbage", MULTIPART),
+    ("POST", "/ingest", b'--xx\r\nContent-Disposition: form-data; name="file"\r\n\r\nFilm 5|x|y\r\n--xx--\r\n',
+     MULTIPART),
+    ("POST", "/ingest", b'--xx\r\nContent-Disposition: form-data; name="file"; filename="a\r\n\r\n--xx--\r\n',
+     MULTIPART),
+    ("POST", "/ingest", b"a=b", {"Content-Type": "application/x-www-form-urlencoded"}),
+    ("GET", "/entities?q=%ff%fe", b"", {}), ("GET", "/entities?q=%00", b"", {}), ("GET", "/entities?q=%zz", b"", {}),
+    ("GET", "/entities/%ff", b"", {}), ("GET", "/entities/%00/neighbours", b"", {}),
+    ("GET", "/entities/x/neighbours?limit=99999999999999999999999", b"", {}), ("GET", "/ingest/%00", b"", {}),
+    ("GET", "/static/%2e%2e/%2e%2e/pyproject.toml", b"", {}), ("GET", "/static/..%2f..%2fpyproject.toml", b"", {}),
+    ("GET", "/chat/sessions/%ff", b"", {}), ("OPTIONS", "/ask", b"", {}), ("TRACE", "/", b"", {}),
+    ("POST", "/chat/sessions/x/messages", b'{"text": "hi"}', {**J, "Accept": "text/event-stream"}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "headers"), MALFORMED,
+                         ids=[f"{m} {p} {b[:24]!r}" for m, p, b, _ in MALFORMED])
+def test_malformed_requests_get_a_clear_error_not_a_500(client: httpx.Client, method: str, path: str, body: bytes,
+                                                         headers: dict[str, str]) -> None:
+    r = client.request(method, path, content=body or None, headers=headers)
+    assert r.status_code < 500, r.text
+    if r.status_code >= 400:
+        assert error_of(r)["message"]
+    assert "[project]" not in r.text                                        # no file from outside qa/web
+    assert client.get("/health").status_code == 200
