@@ -32,7 +32,8 @@ from kg.readers.formats import EXTENSIONS, FORMATS
 from qa.api import errors
 from qa.api.errors import ApiError
 from qa.api.graphs import cypher_graph, neighbour_graph
-from qa.api.guard import BodyLimit, TokenAuth
+from qa.api.guard import BodyLimit, HostCheck, SameOrigin, TokenAuth
+from qa.api.jobs import safe_filename
 from qa.api.service import Service
 from qa.api.settings import ApiSettings
 from qa.data.questions import question_from_text
@@ -83,6 +84,8 @@ def create_app(settings: ApiSettings, service: Service | None = None) -> FastAPI
     errors.install(app)
     app.add_middleware(TokenAuth, token=settings.token)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, upload_limit=settings.max_upload_bytes)
+    app.add_middleware(SameOrigin, trusted_hosts=settings.allowed_hosts)
+    app.add_middleware(HostCheck, allowed_hosts=settings.trusted_hosts)      # outermost: checked first
     app.mount("/static", StaticFiles(directory=WEB), name="static")
 
     def svc() -> Service:
@@ -191,6 +194,13 @@ def create_app(settings: ApiSettings, service: Service | None = None) -> FastAPI
                 run_in_threadpool(s.store.cypher, req.query, req.params, limit=limit, timeout_s=timeout), timeout + 5)
         except TimeoutError:
             raise ApiError(504, "timeout", f"the query ran past {timeout:g} s", "narrow it or add LIMIT") from None
+        except (ValueError, TypeError, OverflowError) as exc:
+            if not req.params:      # not the parameters: a bug, answered with a 500 and logged
+                raise
+            # the driver could not convert a parameter (the embedded store: a list mixing value types)
+            raise ApiError(400, "invalid_params", f"the database could not take these parameters "
+                           f"({type(exc).__name__}: {str(exc)[:200]})", "give the elements of each list one type "
+                           "(maps in a list: the same keys with values of the same types)") from None
         rows = json.loads(json.dumps(result.rows, default=str, ensure_ascii=False))
         return {"columns": result.columns, "rows": rows, "truncated": result.truncated, "limit": limit,
                 "graph": cypher_graph(rows)}
@@ -206,7 +216,7 @@ def create_app(settings: ApiSettings, service: Service | None = None) -> FastAPI
         if settings.read_only:
             raise ApiError(403, "read_only_server", "this server opened the graph read-only",
                            "restart kgqa serve without --read-only to ingest through it")
-        name = file.filename or "upload"
+        name = safe_filename(file.filename)
         fmt = format or EXTENSIONS.get(Path(name).suffix.lower())
         if fmt not in FORMATS:
             raise ApiError(400, "unknown_format", f"cannot tell the format of {name!r}" if not format

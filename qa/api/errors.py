@@ -74,6 +74,11 @@ _STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404:
                  405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type"}
 
 
+_HTTP_HINTS = {400: "send a request that matches the schema at /openapi.json (an upload: multipart/form-data "
+                    "with a 'file' part and a short file name)",
+               404: "see /openapi.json for the endpoints", 405: "see /openapi.json for the endpoints"}
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every exception into the structured form."""
 
@@ -97,7 +102,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "http_error")
-        hint = "see /openapi.json for the endpoints" if exc.status_code in (404, 405) else ""
+        hint = _HTTP_HINTS.get(exc.status_code, "")
         return respond(ApiError(exc.status_code, code, str(exc.detail), hint, dict(exc.headers or {})))
 
     app.add_middleware(CatchAll)

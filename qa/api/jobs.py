@@ -29,6 +29,23 @@ log = logging.getLogger("kgqa.api")
 LINE_FORMATS = ("triples", "tsv", "csv", "nt")
 
 
+def safe_filename(name: str | None, max_bytes: int = 160) -> str:
+    """An uploaded file's name as it is stored and shown: its last path component (``/`` or ``\\``), letters,
+    digits and ``._-`` kept, anything else (NUL and other controls, spaces, lone surrogates) made ``_``,
+    no leading dot (so never ``.`` or ``..``), at most ``max_bytes`` in UTF-8 with the extension kept;
+    ``upload`` when nothing is left."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    safe = "".join(c if (c.isalnum() and c.isprintable()) or c in "._-" else "_" for c in base).lstrip(".")
+    stem, dot, ext = safe.rpartition(".")
+    if not dot or not stem or len(ext) > 16:
+        stem, ext = safe, ""
+    suffix = f".{ext}" if ext else ""
+    while stem and len((stem + suffix).encode("utf-8")) > max_bytes:
+        stem = stem[:-max(1, len(stem) // 8)]
+    stem = stem.rstrip(".")
+    return stem + suffix if stem else f"upload{suffix}"
+
+
 @dataclass
 class Job:
     id: str
@@ -97,12 +114,12 @@ class Jobs:
         return len(self._jobs)
 
     def new_upload(self, filename: str) -> tuple[str, Path]:
-        """A job id and the path its upload is written to."""
+        """A job id and the path its upload is written to: a new folder of its own, and the file's name made
+        safe (:func:`safe_filename`)."""
         job_id = secrets.token_urlsafe(9)
-        safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in Path(filename or "upload").name)[:120]
         folder = self.folder / job_id
         folder.mkdir(parents=True)
-        return job_id, folder / (safe or "upload")
+        return job_id, folder / safe_filename(filename)
 
     def submit(self, job_id: str, path: Path, fmt: str, strict: bool) -> Job:
         job = Job(job_id, path.name, fmt, strict)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -49,6 +50,10 @@ class ApiSettings:
         upload_dir: where uploads are kept while they are ingested (default: a temporary folder).
         refresh_after_ingest: reload the model's graph snapshot after an ingest that changed the graph.
         read_only: open the store read-only (another process writes it); ``/ingest`` is then refused.
+        allowed_hosts: host names the server answers to besides the loopback ones and ``host``
+            (``Host:`` header; anything else gets a 400, which stops DNS rebinding); pages served
+            under these names may also send state-changing requests (a reverse proxy's public
+            name). ``*.example.com`` covers the subdomains; ``*`` turns the host check off.
         answerer / resolver: already loaded objects (tests; otherwise loaded from ``model_dir``).
     """
 
@@ -71,6 +76,7 @@ class ApiSettings:
     upload_dir: Path | None = None
     refresh_after_ingest: bool = True
     read_only: bool = False
+    allowed_hosts: tuple[str, ...] = ()
     answerer: Any = None
     resolver: Any = None
 
@@ -78,6 +84,7 @@ class ApiSettings:
         if self.model_dir is not None:
             self.model_dir = Path(self.model_dir)
         self.token = self.token or None
+        self.allowed_hosts = tuple(_host_pattern(h) for h in self.allowed_hosts)
         if not self.token and not is_loopback(self.host):
             raise ConfigError(f"binding {self.host} (not loopback) needs a token: pass --token or set "
                               "KGQA_API_TOKEN (kgqa serve generates one when neither is given)")
@@ -85,6 +92,44 @@ class ApiSettings:
     @property
     def auth_required(self) -> bool:
         return self.token is not None
+
+    @property
+    def trusted_hosts(self) -> list[str]:
+        """Every name the ``Host:`` header may carry: the loopback ones, the bound host (unless it is
+        all interfaces) and :attr:`allowed_hosts`."""
+        names = list(LOOPBACK_NAMES)
+        bound = _host_pattern(self.host)
+        if bound not in UNSPECIFIED and bound not in names:
+            names.append(bound)
+        return names + [h for h in self.allowed_hosts if h not in names]
+
+
+#: Host names a loopback server answers to by default (IPv6 literals in brackets, as in a Host header).
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+#: Bind addresses that mean "every interface": not a name a client sends.
+UNSPECIFIED = ("0.0.0.0", "[::]", "")
+
+
+def _host_pattern(host: str) -> str:
+    """``host`` as the ``Host:`` header spells it (lower case, IPv6 in brackets); a ConfigError when it is
+    not a host name, an IP address or a ``*.domain`` wildcard."""
+    h = host.strip().lower()
+    if h == "*":
+        return h
+    try:
+        ip = ipaddress.ip_address(h.strip("[]"))
+        return f"[{ip}]" if ip.version == 6 else str(ip)
+    except ValueError:
+        pass
+    name = h[2:] if h.startswith("*.") else h
+    if not _HOSTNAME.fullmatch(name):
+        raise ConfigError(f"{host!r} is not a host name: give a name such as kgqa.example.com, an IP address, "
+                          "*.example.com for its subdomains, or * for any host (no port)")
+    return h
+
+
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+_HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*")
 
 
 def is_loopback(host: str) -> bool:

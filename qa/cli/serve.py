@@ -18,6 +18,11 @@ from qa.cli.base import MODEL_HELP, Context, _fail_cleanly, _model_dir
 @click.option("--token", default=None,
               help="Bearer token clients must send (default: $KGQA_API_TOKEN; generated and printed when the host "
                    "is not loopback; none on loopback).")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, envvar="KGQA_ALLOWED_HOSTS", metavar="NAME",
+              help="Another host name the server answers to (the Host header; repeat for more, or set "
+                   "$KGQA_ALLOWED_HOSTS, space-separated): localhost, 127.0.0.1, [::1] and --host always are. Pages "
+                   "under these names may also post to it (a reverse proxy's name). *.example.com: subdomains; "
+                   "*: any name (turns the check off).")
 @click.option("--dialogue-head", "head_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder of a trained dialogue head (kgqa train-dialogue) that writes the chat replies "
                    "(default: MODEL/dialogue when there is one; else the QA head's answers as text).")
@@ -37,9 +42,9 @@ from qa.cli.base import MODEL_HELP, Context, _fail_cleanly, _model_dir
 @click.pass_context
 @_fail_cleanly
 def serve_command(ctx: click.Context, host: str, port: int, model_dir: Path | None, token: str | None,
-                  head_dir: Path | None, no_head: bool, read_only: bool, max_upload_mb: float, ask_timeout: float,
-                  cypher_timeout: float, cypher_limit: int, max_batch: int, batch_wait_ms: float, threads: int | None,
-                  log_level: str) -> None:
+                  allowed_hosts: tuple[str, ...], head_dir: Path | None, no_head: bool, read_only: bool,
+                  max_upload_mb: float, ask_timeout: float, cypher_timeout: float, cypher_limit: int, max_batch: int,
+                  batch_wait_ms: float, threads: int | None, log_level: str) -> None:
     """Serve the HTTP API and the web page (ask, chat, evidence graphs, read-only Cypher, ingestion).
 
     The graph is the store the model was trained on, unless --store/--path/--uri/--config (or
@@ -59,7 +64,7 @@ def serve_command(ctx: click.Context, host: str, port: int, model_dir: Path | No
     parent = ctx.parent.params if ctx.parent is not None else {}
     explicit = any(parent.get(k) for k in ("backend", "path", "uri", "config_file")) or "KGQA_STORE" in os.environ
     settings = ApiSettings(store=obj.config if explicit else None, model_dir=model_dir or _model_dir(obj.config, "qa"),
-                           host=host, token=chosen, read_only=read_only,
+                           host=host, token=chosen, read_only=read_only, allowed_hosts=allowed_hosts,
                            max_upload_bytes=int(max_upload_mb * 1_000_000), ask_timeout_s=ask_timeout,
                            cypher_timeout_s=cypher_timeout, cypher_row_limit=cypher_limit, max_batch=max_batch,
                            batch_wait_s=batch_wait_ms / 1000)
@@ -80,6 +85,7 @@ def serve_command(ctx: click.Context, host: str, port: int, model_dir: Path | No
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
     click.echo(f"kgqa serve: http://{shown}:{port}/  (graph: {service.store_config.backend} {where}; "
                f"model: {'loaded' if service.answerer is not None else service.model_note})", err=True)
+    click.echo(f"answers to Host: {', '.join(settings.trusted_hosts)} (add names with --allowed-host)", err=True)
     if generated:
         click.echo(f"bearer token (generated; pass --token or set KGQA_API_TOKEN to choose one): {chosen}", err=True)
     elif chosen:
