@@ -47,7 +47,7 @@ def tiny_model(folder: Path) -> tuple[Path, Path]:
     """The API tests' tiny QA model (60 synthetic films, a few epochs): (checkpoint folder, its triples)."""
     import torch
 
-    from qa.train import train
+    from qa.train.qa import train
     from tests.qa.test_train import synthetic_graph, tiny_config
 
     folder.mkdir(parents=True, exist_ok=True)

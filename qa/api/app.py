@@ -44,7 +44,6 @@ VERSION = "0.1.0"
 
 class AskRequest(BaseModel):
     question: str = Field(min_length=1, max_length=1000, examples=["who directed the films Tom Hanks starred in"])
-    hops: int | None = Field(None, ge=1, le=3, description="relations the question follows (default: predicted)")
     strip_brackets: bool = Field(False, description="ignore [brackets]: the linker must find the topic")
     answers: int = Field(10, ge=1, le=100, description="answers returned with their evidence")
 
@@ -122,7 +121,7 @@ def create_app(settings: ApiSettings, service: Service | None = None) -> FastAPI
         store) and the evidence as a graph. Concurrent questions are answered in batches."""
         s = svc()
         s.require_model()
-        question = question_from_text(req.question.strip(), hop=req.hops)
+        question = question_from_text(req.question.strip())
         pred = await s.wait(s.submit(lambda: s.worker.ask(question, req.strip_brackets)))
         return s.prediction_json(pred, req.answers)
 

@@ -81,7 +81,7 @@ def test_ask_returns_answers_evidence_cypher_and_a_graph(client: httpx.Client, t
 
 
 @pytest.mark.parametrize("payload, field", [({}, "question"), ({"question": ""}, "question"),
-                                            ({"question": "x", "hops": 7}, "hops"),
+                                            ({"question": "x", "answers": 0}, "answers"),
                                             ({"question": "x" * 1001}, "question")])
 def test_ask_rejects_bad_requests_with_a_structured_error(client: httpx.Client, payload: dict, field: str) -> None:
     r = client.post("/ask", json=payload)
