@@ -28,6 +28,7 @@ too deeply nested or obviously not a reading query; it is a courtesy, not the wa
 from __future__ import annotations
 
 import ctypes
+import faulthandler
 import os
 import pickle
 import re
@@ -254,6 +255,7 @@ def _child(conn: Any, query: str, params: dict[str, Any], limit: int, convert: C
     """The worker: check the plan, run the query, send the outcome down ``fd``, and leave at once."""
     code = 0
     try:
+        faulthandler.disable()  # a crash of the worker is answered by the parent, not dumped on stderr
         _die_with_parent()
         _forbid_writes()
         if address_space:
