@@ -351,7 +351,9 @@ class EmbeddedStore(GraphStore):
                 if len(rows) == limit:
                     truncated = True
                     break
-                rows.append(_plain_row(result.get_next()))
+                row = result.get_next()
+                assert isinstance(row, list)
+                rows.append(_plain_row(row))
         except RuntimeError as exc:
             msg = str(exc).splitlines()[0]
             if "read-only" in msg or "read only" in msg.lower():

@@ -16,7 +16,9 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,7 +46,7 @@ HUGE_UNWIND = "UNWIND range(1, 1000000000) AS x RETURN count(x)"
 
 
 @pytest.fixture
-def graph(tmp_path: Path) -> EmbeddedStore:
+def graph(tmp_path: Path) -> Iterator[EmbeddedStore]:
     store = EmbeddedStore(tmp_path / "graph")
     store.upsert(Batch(entities=[Entity("a", "A"), Entity("b", "B")],
                        relations=[Relation("a", "knows", "b"), Relation("b", "likes", "a")]))
@@ -81,7 +83,14 @@ def assert_still_serving(store: EmbeddedStore, before: tuple[object, ...]) -> No
 
 def setting(store: EmbeddedStore, name: str) -> str:
     """A database setting as the calling process sees it (read past cypher(), which refuses settings)."""
-    return str(store._conn.execute(f"CALL current_setting('{name}') RETURN *").get_all()[0][0])
+    return str(direct(store, f"CALL current_setting('{name}') RETURN *")[0][0])
+
+
+def direct(store: EmbeddedStore, query: str) -> list[Any]:
+    """``query`` on the store's own connection, in the calling process (no checks, no worker)."""
+    result = store._conn.execute(query)
+    assert not isinstance(result, list)
+    return result.get_all()
 
 
 # -- file readers: a segfault of the database ------------------------------------------------------
@@ -199,7 +208,7 @@ def test_settings_and_projected_graphs_do_not_outlive_the_query(isolated_only: E
             pass  # refused inside the read-only transaction: fine too
     assert setting(isolated_only, "threads") == threads
     assert setting(isolated_only, "checkpoint_threshold") == threshold
-    assert isolated_only._conn.execute("CALL show_projected_graphs() RETURN *").get_all() == []
+    assert direct(isolated_only, "CALL show_projected_graphs() RETURN *") == []
     assert isolated_only.cypher("MATCH (n:Entity) RETURN count(n)").rows == [[2]]
 
 
