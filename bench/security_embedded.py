@@ -65,6 +65,9 @@ ATTACKS = {
     "attach": "ATTACH '{tmp}/other.lbug' AS other",
     "create_macro": "CREATE MACRO f(x) AS x + 1",
     "comment_cr_hides": "// x\rCALL read_csv_serial('/etc/hostname') RETURN *",
+    "backticked_reader": "CALL `read_csv_serial`('/etc/hostname') RETURN *",
+    "unicode_escape": "CALL read\\u005fcsv_serial('/etc/hostname') RETURN *",
+    "many_relation_types": " UNION ALL ".join(f"MATCH ()-[r:R{i % 3}]->() RETURN count(r) AS c" for i in range(200)),
 }
 READS = {
     "return_1": "RETURN 1",

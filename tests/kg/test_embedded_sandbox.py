@@ -24,6 +24,7 @@ import pytest
 
 from kg.errors import KGQAError, QueryError, ReadOnlyViolation
 from kg.models import Batch, Entity, Relation
+from kg.store import sandbox
 from kg.store.embedded import EmbeddedStore
 from kg.store.sandbox import SandboxLimits, check_plan, landlock_abi, precheck
 from tests.conftest import ROOT
@@ -120,6 +121,20 @@ def test_a_crash_in_the_worker_answers_with_one_clear_error(unguarded: EmbeddedS
         assert "SIGSEGV" in str(caught.value) and "graph is unchanged" in str(caught.value)
     assert_still_serving(unguarded, before)
 
+
+
+@pytest.mark.parametrize("query", [
+    "CALL `read_csv_serial`('/etc/hostname') RETURN *",
+    "CALL READ_CSV_SERIAL('/etc/hostname') RETURN *",
+    "CALL read_csv_serial /* x */ ('/etc/hostname') RETURN *",
+    "MATCH (n) RETURN n.id // x\rCALL read_csv_serial('/etc/hostname') RETURN *",
+    "CALL read\\u005fcsv_serial('/etc/hostname') RETURN *",
+], ids=["backticks", "upper-case", "comment-before-call", "comment-ended-by-cr", "unicode-escape"])
+def test_spelling_variants_of_a_file_reader_are_refused(graph: EmbeddedStore, query: str) -> None:
+    before = snapshot(graph)
+    with pytest.raises(KGQAError, match=r"not allowed|Parser exception"):
+        graph.cypher(query)
+    assert_still_serving(graph, before)
 
 # -- parser: nesting and size ----------------------------------------------------------------------
 
@@ -267,6 +282,39 @@ def test_check_plan_refuses_other_table_functions() -> None:
 def test_reading_queries_still_run(graph: EmbeddedStore, query: str, rows: list[list[object]]) -> None:
     assert graph.cypher(query, {"id": "a"}).rows == rows
 
+
+
+def test_a_worker_stuck_before_its_probe_is_replaced(graph: EmbeddedStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fork can catch one of the database's threads holding its scheduler's lock: the worker then hangs
+    on its first query for ever (seen in ~5% of forks made right after the store's own reads). Such a
+    worker never sends its ready signal and is replaced; here the first worker is made to hang."""
+    real_fork = sandbox._fork
+    forks: list[int] = []
+
+    class Stuck:
+        def __getattr__(self, name: str) -> Any:
+            time.sleep(60)
+
+    def fork(conn: Any, *args: Any) -> tuple[int, int]:
+        forks.append(1)
+        return real_fork(Stuck() if len(forks) == 1 else conn, *args)
+
+    monkeypatch.setattr(sandbox, "_fork", fork)
+    graph.sandbox_limits = SandboxLimits(start_s=0.5)
+    start = time.monotonic()
+    assert graph.cypher("MATCH (n:Entity) RETURN count(n)").rows == [[2]]
+    assert len(forks) == 2 and time.monotonic() - start < 5
+    for _ in range(30):  # and forks right after the store's own reads answer
+        graph.stats()
+        assert graph.cypher("RETURN 1", timeout_s=5).rows == [[1]]
+
+
+def test_a_worker_that_cannot_start_is_one_clear_error(graph: EmbeddedStore) -> None:
+    graph.sandbox_limits = SandboxLimits(start_s=0.0, start_attempts=2)
+    with pytest.raises(QueryError, match=r"could not start.*retry"):
+        graph.cypher("RETURN 1")
+    graph.sandbox_limits = SandboxLimits()
+    assert graph.cypher("RETURN 1").rows == [[1]]
 
 # -- through the CLI, in its own process -----------------------------------------------------------
 
