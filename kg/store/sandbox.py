@@ -25,7 +25,8 @@ that holds the open database:
   operator of the plan is a reading one and every table function one of a few catalogue
   listings (:data:`READ_OPERATORS`, :data:`TABLE_FUNCTIONS`).
 
-It costs ~15 ms a query (p50, 20,000-entity store, 2-core machine; ``bench/security_embedded.py``).
+The worker costs 14-19 ms a query (p50 of small reads on a 20,000-entity store, 2 cores at load ~4;
+26-39 ms at load ~9.7), against under 1 ms in process; ``bench/security_embedded.py`` measures it.
 
 :func:`precheck` refuses up front, in the parent and with a friendly message, what is too big,
 too deeply nested or obviously not a reading query; it is a courtesy, not the wall.
