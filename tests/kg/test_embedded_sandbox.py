@@ -192,6 +192,20 @@ def test_the_memory_limit_is_the_stores_setting(graph: EmbeddedStore) -> None:
     assert graph.cypher("RETURN 1").rows == [[1]]
 
 
+def test_the_resident_memory_watch_stops_what_the_address_space_limit_misses(
+        graph: EmbeddedStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory taken inside the database's buffer pool (reserved as address space up front) escapes
+    RLIMIT_AS; the parent's watch on the worker's resident size stops it. Here RLIMIT_AS is off."""
+    monkeypatch.setattr(sandbox, "_vm_size", lambda pid: 0)
+    graph.sandbox_limits = SandboxLimits(memory_mb=200)
+    before = snapshot(graph)
+    start = time.monotonic()
+    with pytest.raises(QueryError, match="more than 200 MB of memory"):
+        graph.cypher(HUGE_UNWIND, timeout_s=120)
+    assert time.monotonic() - start < 60
+    assert_still_serving(graph, before)
+
+
 def test_a_result_over_the_size_limit_is_refused(graph: EmbeddedStore) -> None:
     graph.sandbox_limits = SandboxLimits(max_result_mb=1)
     with pytest.raises(QueryError, match="larger than 1 MB"):
