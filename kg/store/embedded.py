@@ -19,6 +19,7 @@ load fast and a re-load idempotent.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Sequence
 from functools import lru_cache
@@ -44,6 +45,7 @@ from kg.store.base import (
     merge_stored,
     plan_write,
 )
+from kg.store.sandbox import DEFAULT_LIMITS, SandboxLimits, precheck, run_isolated
 from kg.store.traverse import bfs_edges
 
 DB_FILE = "graph.lbug"
@@ -71,6 +73,8 @@ class EmbeddedStore(GraphStore):
     # Each batch ends with a checkpoint (~0.5-0.8 s on the MetaQA KB whatever the batch
     # size), so batches are large: 200k triples take ~300 MB of Python objects.
     default_batch_size = 200_000
+    # Limits of exploration queries (cypher()): memory, time past the timeout, query size and nesting.
+    sandbox_limits: SandboxLimits = DEFAULT_LIMITS
 
     def __init__(self, path: str | Path, *, read_only: bool = False, threads: int = 0) -> None:
         import ladybug
@@ -320,13 +324,26 @@ class EmbeddedStore(GraphStore):
 
     def cypher(self, query: str, params: dict[str, Any] | None = None, *, limit: int = DEFAULT_ROW_LIMIT,
                timeout_s: float = DEFAULT_TIMEOUT_S) -> CypherResult:
+        """Run a reading query in a forked worker with memory and time limits (:mod:`kg.store.sandbox`): a
+        query that crashes the database, or runs out of memory or time, fails alone with a clear error."""
         check_read_only(query)
+        if hasattr(os, "fork"):
+            return run_isolated(self._conn, query, dict(params or {}), limit=limit, timeout_s=timeout_s,
+                                convert=_plain_row, limits=self.sandbox_limits)
+        return self._cypher_in_process(query, params, limit=limit, timeout_s=timeout_s)
+
+    def _cypher_in_process(self, query: str, params: dict[str, Any] | None, *, limit: int,
+                           timeout_s: float) -> CypherResult:
+        """Where the platform cannot fork: the up-front checks and a read-only transaction, no isolation."""
+        precheck(query, self.sandbox_limits)
         self._conn.set_query_timeout(int(timeout_s * 1000))
         self._conn.execute("BEGIN TRANSACTION READ ONLY")
         try:
-            # Parameters (even none) make the database refuse several statements in one call.
+            # Parameters do not stop several statements (execute() runs a ';' list either way): the
+            # sandbox prepares the query, which refuses them; here check_read_only() refused them.
             result = self._conn.execute(query, dict(params or {}))
-            assert not isinstance(result, list)
+            if isinstance(result, list):
+                raise ReadOnlyViolation("only one statement per query is allowed; remove the ';' between statements")
             columns = result.get_column_names()
             rows: list[list[Any]] = []
             truncated = False
@@ -334,7 +351,9 @@ class EmbeddedStore(GraphStore):
                 if len(rows) == limit:
                     truncated = True
                     break
-                rows.append(_plain_row(result.get_next()))
+                row = result.get_next()
+                assert isinstance(row, list)
+                rows.append(_plain_row(row))
         except RuntimeError as exc:
             msg = str(exc).splitlines()[0]
             if "read-only" in msg or "read only" in msg.lower():
