@@ -41,7 +41,7 @@ class EntityRow:
 
 def scan_entities(store: GraphStore) -> list[EntityRow]:
     """Every entity's id, name, aliases and labels, sorted by id (one read-only query)."""
-    result = store.cypher(SCAN, limit=_SCAN_LIMIT, timeout_s=_SCAN_TIMEOUT_S)
+    result = store.read(SCAN, limit=_SCAN_LIMIT, timeout_s=_SCAN_TIMEOUT_S)
     rows = [EntityRow(i, n if n is not None else i, list(a or []), list(lab or [])) for i, n, a, lab in result.rows]
     rows.sort(key=lambda r: r.id)
     return rows

@@ -388,6 +388,13 @@ class GraphStore(ABC):
                timeout_s: float = DEFAULT_TIMEOUT_S) -> CypherResult:
         """Run a read-only query in a read-only transaction; at most ``limit`` rows."""
 
+    def read(self, query: str, params: dict[str, Any] | None = None, *, limit: int = DEFAULT_ROW_LIMIT,
+             timeout_s: float = DEFAULT_TIMEOUT_S) -> CypherResult:
+        """A reading query written by kgqa itself, never a user's (the linker's entity scan, the text
+        reader's samples): read-only, but without the exploration guard's per-query costs. A user's
+        query always goes through :meth:`cypher`."""
+        return self.cypher(query, params, limit=limit, timeout_s=timeout_s)
+
     @abstractmethod
     def close(self) -> None:
         """Release the connection or database files."""

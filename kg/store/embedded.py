@@ -332,6 +332,11 @@ class EmbeddedStore(GraphStore):
                                 convert=_plain_row, limits=self.sandbox_limits)
         return self._cypher_in_process(query, params, limit=limit, timeout_s=timeout_s)
 
+    def read(self, query: str, params: dict[str, Any] | None = None, *, limit: int = DEFAULT_ROW_LIMIT,
+             timeout_s: float = DEFAULT_TIMEOUT_S) -> CypherResult:
+        """kgqa's own reading queries run in process (no fork per query): see :meth:`GraphStore.read`."""
+        return self._cypher_in_process(query, params, limit=limit, timeout_s=timeout_s)
+
     def _cypher_in_process(self, query: str, params: dict[str, Any] | None, *, limit: int,
                            timeout_s: float) -> CypherResult:
         """Where the platform cannot fork: the up-front checks and a read-only transaction, no isolation."""

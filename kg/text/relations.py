@@ -215,7 +215,7 @@ class RelationExtractor:
         (``RELEASE_YEAR`` → years). Such a relation only takes a number as its tail, and a relation
         between names never does."""
         if rel not in self._value_cache:
-            rows = self.store.cypher(f"MATCH ()-[r:`{rel}`]->(t:Entity) RETURN t.name AS name LIMIT {int(sample)}").rows
+            rows = self.store.read(f"MATCH ()-[r:`{rel}`]->(t:Entity) RETURN t.name AS name LIMIT {int(sample)}").rows
             names = [str(r[0]) for r in rows if r and r[0] is not None]
             self._value_cache[rel] = bool(names) and sum(_is_number(n) for n in names) >= 0.9 * len(names)
         return self._value_cache[rel]
@@ -235,7 +235,7 @@ class RelationExtractor:
         key = (rel, side)
         if key not in self._side_cache:
             pattern = f"(e:Entity)-[:`{rel}`]->()" if side == "head" else f"()-[:`{rel}`]->(e:Entity)"
-            ids = frozenset(str(r[0]) for r in self.store.cypher(
+            ids = frozenset(str(r[0]) for r in self.store.read(
                 f"MATCH {pattern} RETURN DISTINCT e.id LIMIT {int(sample)}").rows)
             counts: dict[tuple[str, str], int] = {}
             for i in ids:
