@@ -250,3 +250,60 @@ def test_start_sh_never_reuses_a_server_it_did_not_start(tmp_path: Path) -> None
     assert f"port 127.0.0.1:{port} is already in use by another process" in done.stderr
     script = (ROOT / "scripts" / "test.sh").read_text()
     assert 'start.sh --home "$NEO4J_TEST_HOME" --port "$NEO4J_TEST_PORT"' in script
+
+
+# -- fuzz: obfuscated spellings of the attacks, small and seeded --------------------------------------
+
+PAYLOADS = [
+    "LOAD CSV FROM '{url}' AS r RETURN r",
+    "CALL dbms.listConfig() YIELD name RETURN name",
+    "CALL dbms.queryJmx('*') YIELD name RETURN name",
+    "SHOW USERS",
+    "SHOW SETTINGS",
+    "CALL db.stats.retrieve('QUERIES')",
+    "CREATE (:Entity {id: 'x'})",
+    "MATCH (n:Entity {id: 'a'}) SET n.name = 'changed'",
+]
+PREFIXES = ["", "// c\r", "// c\n", "/* c */ ", "// a\u2028'\n", "MATCH (n) WITH n LIMIT 1 ", "CYPHER 25 ", " \t\r\n"]
+
+
+def obfuscate(payload: str, prefix: str, flips: list[bool], escape_at: int | None, backtick: bool) -> str:
+    """Flip the case of letters, escape one letter as \\uXXXX, backtick the namespace, prefix junk."""
+    flips = (flips + [False] * len(payload))[:len(payload)]
+    text = "".join(c.swapcase() if c.isalpha() and flip else c for c, flip in zip(payload, flips, strict=True))
+    if escape_at is not None:
+        letters = [i for i, c in enumerate(text) if c.isalpha()]
+        i = letters[escape_at % len(letters)]
+        text = text[:i] + f"\\u{ord(text[i]):04x}" + text[i + 1:]
+    if backtick:
+        text = text.replace("dbms.", "`dbms`.").replace("db.stats.", "`db`.`stats`.")
+    return prefix + text
+
+
+@pytest.mark.parametrize("guarded", [True, False], ids=["keyword-check-and-plan", "plan-only"])
+def test_obfuscated_attacks_never_run(graph: GraphStore, listener: Listener, monkeypatch: pytest.MonkeyPatch,
+                                      guarded: bool) -> None:
+    if not guarded:
+        monkeypatch.setattr("kg.store.neo4j.check_read_only", lambda q: None)
+    from hypothesis import HealthCheck, given, seed, settings
+    from hypothesis import strategies as st
+
+    from kg.errors import KGQAError
+
+    before = snapshot(graph)
+    tried: list[str] = []
+
+    @seed(14)
+    @settings(max_examples=200, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(st.sampled_from(PAYLOADS), st.sampled_from(PREFIXES), st.lists(st.booleans(), max_size=40),
+           st.none() | st.integers(min_value=0, max_value=50), st.booleans())
+    def attack(payload: str, prefix: str, flips: list[bool], escape_at: int | None, backtick: bool) -> None:
+        query = obfuscate(payload.replace("{url}", listener.url), prefix, flips, escape_at, backtick)
+        tried.append(query)
+        with pytest.raises(KGQAError):
+            graph.cypher(query, timeout_s=2)
+        assert listener.connections == 0, query
+
+    attack()
+    assert len(tried) >= 200
+    assert snapshot(graph) == before and graph.get_entity("x") is None
