@@ -19,6 +19,7 @@ them inside keywords and names: ``\u004cOAD CSV``), and backticked names count
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from kg.errors import ReadOnlyViolation
@@ -40,9 +41,13 @@ WRITE_KEYWORDS = frozenset(
     RENAME START STOP TERMINATE ENABLE INSTALL ATTACH EXPORT IMPORT BEGIN COMMIT ROLLBACK
     CHECKPOINT USE""".split()
 )
-# Commands that open a statement (SHOW USERS, TERMINATE TRANSACTIONS...); elsewhere, e.g. as a
-# variable named ``show``, the words are harmless.
+# Commands that open a statement (SHOW USERS, TERMINATE TRANSACTIONS...): refused when they open the
+# query or a subquery, or when the next word is what they list; a variable named ``show`` is harmless.
 ADMIN_KEYWORDS = frozenset({"SHOW", "TERMINATE"})
+_ADMIN_OBJECTS = frozenset("""USERS USER SETTINGS SETTING TRANSACTIONS TRANSACTION DATABASES DATABASE PROCEDURES
+    PROCEDURE FUNCTIONS FUNCTION INDEXES INDEX CONSTRAINTS CONSTRAINT ROLES ROLE PRIVILEGES PRIVILEGE CURRENT ALL
+    BUILT DEFAULT HOME ALIASES ALIAS SERVERS SERVER POPULATED SUPPORTED RANGE TEXT POINT LOOKUP FULLTEXT VECTOR
+    UNIQUE EXISTENCE NODE RELATIONSHIP REL KEY PROPERTY""".split())
 _FORBIDDEN_PROCEDURE_PREFIXES = ("dbms.", "apoc.", "gds.", "db.create", "db.drop", "db.clear", "db.stats.",
                                  "tx.", "db.checkpoint")
 _UNICODE_ESCAPE = re.compile(r"\\u[0-9A-Fa-f]{4}|\\U[0-9A-Fa-f]{8}")
@@ -80,6 +85,7 @@ def check_read_only(query: str) -> None:
     spaced = re.sub(r"\s+", " ", _strip_literals(query, keep_quoted=False)).upper()
     opening = {bare[0]} if bare else set()  # the first word, and the first after '{' or UNION
     opening |= set(re.findall(r"(?:\{|\bUNION(?: ALL)?) ?([A-Z]+)", spaced))
+    opening |= {w for w, nxt in itertools.pairwise(bare) if nxt in _ADMIN_OBJECTS}  # CYPHER 25 SHOW USERS
     if admin := sorted(opening & ADMIN_KEYWORDS):
         raise ReadOnlyViolation(
             f"{admin[0]} commands (users, settings, transactions, databases, procedures) are administration "

@@ -58,6 +58,7 @@ REFUSED = {
     "show-transactions": "show transactions",
     "show-databases": "SHOW DATABASES",
     "show-procedures": "SHOW PROCEDURES",
+    "show-after-cypher-version": "CYPHER 25 SHOW USERS",
     "show-after-union": "RETURN 1 AS name UNION SHOW SETTINGS YIELD name RETURN name",
     "terminate": "TERMINATE TRANSACTIONS 'neo4j-transaction-1'",
     "db-stats": "CALL db.stats.retrieve('QUERIES')",
