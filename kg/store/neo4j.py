@@ -8,8 +8,10 @@
 * Writes are batched with ``UNWIND`` and grouped by relationship type (and label
   set), in one managed transaction per batch, which the driver retries on
   transient errors (deadlocks, leader switches).
-* Exploration queries run in READ access-mode transactions, so the database
-  itself refuses any write, with a timeout and a row limit.
+* Exploration queries (:meth:`Neo4jStore.cypher`) are planned first with ``EXPLAIN`` and
+  run only if the plan is read-only and uses allow-listed operators and procedures
+  (:mod:`kg.store.neo4j_plan`), in a READ transaction whose timeout the server enforces,
+  with a row limit.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from kg.store.base import (
     merge_stored,
     plan_write,
 )
+from kg.store.neo4j_plan import check_plan
 from kg.store.traverse import bfs_edges
 
 CHUNK = 10_000  # rows per UNWIND
@@ -255,27 +258,34 @@ class Neo4jStore(GraphStore):
 
     def cypher(self, query: str, params: dict[str, Any] | None = None, *, limit: int = DEFAULT_ROW_LIMIT,
                timeout_s: float = DEFAULT_TIMEOUT_S) -> CypherResult:
-        from neo4j.exceptions import ClientError, Neo4jError
+        """Run one read-only exploration query; the database decides what it is.
+
+        The keyword check gives the first, friendly refusal. Then, in one READ transaction
+        whose timeout the server enforces, the query is planned (``EXPLAIN``, same parameters)
+        and runs only if :func:`kg.store.neo4j_plan.check_plan` accepts the plan. No retry: a
+        query that timed out is not run a second time.
+        """
+        from neo4j.exceptions import Neo4jError
 
         check_read_only(query)
-        @self._neo4j.unit_of_work(timeout=timeout_s)
-        def work(tx: Any) -> CypherResult:
-            result = tx.run(query, dict(params or {}))
-            columns = list(result.keys())
-            rows: list[list[Any]] = []
-            truncated = False
-            for record in result:
-                if len(rows) == limit:
-                    truncated = True
-                    break
-                rows.append([_plain(v) for v in record.values()])
-            return CypherResult(columns=columns, rows=rows, truncated=truncated)
-
+        values = dict(params or {})
         try:
             with self._driver.session(database=self.database,
-                                      default_access_mode=self._neo4j.READ_ACCESS) as session:
-                return session.execute_read(work)  # type: ignore[no-any-return]
-        except ClientError as exc:
+                                      default_access_mode=self._neo4j.READ_ACCESS) as session, \
+                    session.begin_transaction(timeout=timeout_s) as tx:
+                planned = tx.run("EXPLAIN " + query, values).consume()
+                check_plan(planned.query_type, planned.plan, self.database)
+                result = tx.run(query, values)
+                columns = list(result.keys())
+                rows: list[list[Any]] = []
+                truncated = False
+                for record in result:
+                    if len(rows) == limit:
+                        truncated = True
+                        break
+                    rows.append([_plain(v) for v in record.values()])
+                return CypherResult(columns=columns, rows=rows, truncated=truncated)
+        except Neo4jError as exc:
             code = exc.code or ""
             message = (exc.message or "").lower()
             refused = "ForbiddenDueToTransactionType" in code or "AccessMode" in code
@@ -283,8 +293,6 @@ class Neo4jStore(GraphStore):
                 raise ReadOnlyViolation(f"the database refused a write in read mode: {exc.message}") from exc
             if "TransactionTimedOut" in code or "Terminated" in code:
                 raise QueryError(f"the query ran past its {timeout_s:g} s timeout; narrow it or add LIMIT") from exc
-            raise QueryError(f"query failed: {exc.message}") from exc
-        except Neo4jError as exc:
             raise QueryError(f"query failed: {exc.message}") from exc
 
     def close(self) -> None:

@@ -45,6 +45,23 @@ REFUSED = {
     "use-database": "USE system SHOW USERS",
     "create-user": "CREATE USER mallory SET PASSWORD 'secret123'",
     "empty": "   ",
+    # issue 14: spellings that fooled the keyword check
+    "comment-ended-by-cr": "// x\rLOAD CSV FROM 'file:///etc/passwd' AS r RETURN r",
+    "u2028-does-not-end-a-comment": "// a\u2028'\nLOAD CSV FROM \"file:///etc/passwd\" AS r RETURN r //'",
+    "unicode-escaped-keyword": "\\u004cOAD CSV FROM 'file:///etc/passwd' AS r RETURN r",
+    "unicode-escaped-procedure": "CALL \\u0064bms.listConfig()",
+    "backticked-dbms": "CALL `dbms`.listConfig() YIELD name RETURN name",
+    "backticked-jmx": "CALL `dbms`.queryJmx('*')",
+    "backticked-connections": "CALL `dbms.listConnections`()",
+    "show-users": "SHOW USERS",
+    "show-settings": "SHOW SETTINGS",
+    "show-transactions": "show transactions",
+    "show-databases": "SHOW DATABASES",
+    "show-procedures": "SHOW PROCEDURES",
+    "show-after-cypher-version": "CYPHER 25 SHOW USERS",
+    "show-after-union": "RETURN 1 AS name UNION SHOW SETTINGS YIELD name RETURN name",
+    "terminate": "TERMINATE TRANSACTIONS 'neo4j-transaction-1'",
+    "db-stats": "CALL db.stats.retrieve('QUERIES')",
 }
 
 ALLOWED = {
@@ -59,6 +76,8 @@ ALLOWED = {
     "keyword-substrings": ("MATCH (n:Entity {id: 'a'}) WITH n AS created_node, 1 AS offset_value "
                            "RETURN created_node.id, offset_value", [["a", 1]]),
     "parameter": ("MATCH (n:Entity) WHERE n.id = $id RETURN n.id", [["a"]]),
+    "variable-named-show": ("MATCH (show:Entity {id: 'a'}) RETURN show.id", [["a"]]),
+    "unicode-escape-in-string": ("MATCH (n:Entity {id: 'a'}) RETURN 'caf\\u00e9' AS s", [["café"]]),
 }
 
 
@@ -147,7 +166,7 @@ def unguarded(graph: GraphStore, monkeypatch: pytest.MonkeyPatch) -> GraphStore:
 ])
 def test_database_refuses_writes_without_the_lexical_check(unguarded: GraphStore, query: str) -> None:
     before = snapshot(unguarded)
-    with pytest.raises(ReadOnlyViolation, match="refused a write"):
+    with pytest.raises(ReadOnlyViolation, match="database refused"):
         unguarded.cypher(query)
     assert snapshot(unguarded) == before
     assert unguarded.get_entity("x") is None

@@ -3,7 +3,9 @@
 #   tools/neo4j/start.sh [--home DIR] [--port N]     (defaults /tmp/kgqa-neo4j, 7687)
 # Env: NEO4J_PASSWORD (kgqa-test-password), NEO4J_AUTH_ENABLED (true), NEO4J_HEAP (2g),
 #      NEO4J_JAVA_OPTS (extra JVM flags), NEO4J_PAGECACHE (512m),
-#      NEO4J_TX_TOTAL_MAX (1g), NEO4J_TX_TIMEOUT (0s = none), NEO4J_START_TIMEOUT (120).
+#      NEO4J_TX_TOTAL_MAX (1g), NEO4J_TX_MAX (512m per transaction), NEO4J_TX_TIMEOUT (600s: server-side
+#      ceiling for transactions that set none), NEO4J_PROCEDURE_ALLOWLIST, NEO4J_START_TIMEOUT (120).
+# Always: LOAD CSV may not read file:// URLs; only allow-listed procedures load (Neo4jServer.java).
 # Safe to call repeatedly: if the server for this home is already up, it just says so.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"

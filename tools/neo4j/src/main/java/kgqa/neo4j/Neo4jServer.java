@@ -20,9 +20,23 @@ import org.neo4j.graphdb.GraphDatabaseService;
  * Usage: Neo4jServer [--home DIR] [--port N]. Environment (all optional):
  *   NEO4J_HOME_DIR (/tmp/kgqa-neo4j), NEO4J_BOLT_PORT (7687), NEO4J_AUTH_ENABLED (true),
  *   NEO4J_PASSWORD (kgqa-test-password; user is always neo4j), NEO4J_PAGECACHE (512m),
- *   NEO4J_TX_TOTAL_MAX (1g; keep it below -Xmx, tx state is on-heap), NEO4J_TX_TIMEOUT (0s = none).
+ *   NEO4J_TX_TOTAL_MAX (1g; keep it below -Xmx, tx state is on-heap),
+ *   NEO4J_TX_TIMEOUT (600s: the server-side ceiling for a transaction that asks for no timeout),
+ *   NEO4J_TX_MAX (512m: the memory one transaction may hold),
+ *   NEO4J_PROCEDURE_ALLOWLIST (the procedures that are loaded at all; see PROCEDURE_ALLOWLIST).
+ * Hardening (issue 14): LOAD CSV may not read file:// URLs, and only the allow-listed
+ * procedures are available; kgqa refuses the rest before it runs a query, this is the wall behind it.
  */
 public final class Neo4jServer {
+    /**
+     * The procedures that load: what kgqa and its users need (schema and full-text look-ups). Neo4j
+     * applies this to plugin procedures (APOC, GDS...); built-ins such as dbms.listConfig still load,
+     * which is why kgqa also checks every exploration query's plan (kg/store/neo4j_plan.py).
+     * Keep in sync with docker-compose.yml.
+     */
+    static final String PROCEDURE_ALLOWLIST = "db.labels,db.relationshipTypes,db.propertyKeys,db.schema.*,"
+            + "db.index.fulltext.*,db.awaitIndex,db.awaitIndexes,db.ping";
+
     public static void main(String[] args) throws Exception {
         String home = env("NEO4J_HOME_DIR", "/tmp/kgqa-neo4j");
         int port = Integer.parseInt(env("NEO4J_BOLT_PORT", "7687"));
@@ -45,7 +59,12 @@ public final class Neo4jServer {
                 .setConfig(GraphDatabaseSettings.memory_transaction_global_max_size,
                         SettingValueParsers.BYTES.parse(env("NEO4J_TX_TOTAL_MAX", "1g")))
                 .setConfig(GraphDatabaseSettings.transaction_timeout,
-                        SettingValueParsers.DURATION.parse(env("NEO4J_TX_TIMEOUT", "0s")))
+                        SettingValueParsers.DURATION.parse(env("NEO4J_TX_TIMEOUT", "600s")))
+                .setConfig(GraphDatabaseSettings.memory_transaction_max_size,
+                        SettingValueParsers.BYTES.parse(env("NEO4J_TX_MAX", "512m")))
+                .setConfig(GraphDatabaseSettings.allow_file_urls, false)
+                .setConfig(GraphDatabaseSettings.procedure_allowlist,
+                        java.util.List.of(env("NEO4J_PROCEDURE_ALLOWLIST", PROCEDURE_ALLOWLIST).split(",")))
                 .setConfig(GraphDatabaseSettings.preallocate_logical_logs, false)
                 // Bolt waits 5 s per connector for open connections on shutdown; 1 s is plenty here.
                 .setConfig(BoltConnectorInternalSettings.connection_shutdown_wait_time, Duration.ofSeconds(1))
