@@ -193,6 +193,9 @@ def main() -> None:
         if key not in DATASETS:
             raise SystemExit(f"unknown dataset {key!r}; choose from {', '.join(DATASETS)}")
         results[key] = {**results.get(key, {}), **run_dataset(key, DATASETS[key], args)}
+    if out_path.exists():      # another run (other datasets) may have written since this one started
+        results = {**json.loads(out_path.read_text()).get("results", {}),
+                   **{k: v for k, v in results.items() if k in args.datasets.split(",")}}
     print(table(results))
     for key, res in results.items():
         for model in MODELS:

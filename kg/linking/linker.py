@@ -414,13 +414,15 @@ class Linker:
     @staticmethod
     def _link_longest_exact(mentions: list[Mention], exact: set[tuple[int, int]], tokens: Any) -> None:
         """With no prior, a text whose mentions all fell under the threshold still links the longest
-        exact match of a whole entity name or id (``alice_betty_stern`` typed as it is stored): a
-        user's own graph gets its topics found before any question trained the linker."""
-        spans = {tokens.char_span(i, j): (i, j) for i, j in exact}
-        best = max((m for m in mentions if (m.start, m.end) in spans and m.candidates),
-                   key=lambda m: (m.end - m.start, m.score), default=None)
-        if best is not None:
-            best.entity_id = best.candidates[0].entity_id
+        mention typed exactly as a whole entity name or id is stored (``alice_betty_stern``; case
+        included, so a lower-case common word such as "up" for the film *Up* is not): a user's own
+        graph gets its topics found before any question trained the linker."""
+        spans = {tokens.char_span(i, j) for i, j in exact}
+        verbatim = [(m, c) for m in mentions if (m.start, m.end) in spans
+                    for c in m.candidates[:1] if m.text in (c.entity_id, c.name)]
+        if verbatim:
+            m, c = max(verbatim, key=lambda mc: (mc[0].end - mc[0].start, mc[0].score))
+            m.entity_id = c.entity_id
 
     # -- training ------------------------------------------------------------------------------
     def fit(self, questions: Iterable[LabeledQuestion] | str | Path) -> FitReport:

@@ -55,7 +55,7 @@ def sample_questions(graph_file: str | Path, metaqa_dir: str | Path, out_dir: st
 
 def demo_questions(per_hop: int = 1) -> list[Question]:
     """Validation questions of the sample (never trained on), ``per_hop`` of each hop count, as a user
-    would type them: brackets removed and no hop count (the model links the topic and predicts it)."""
+    would type them: brackets removed and no hop count (the linker finds the topic; hops are latent)."""
     asked: list[Question] = []
     for path in SAMPLE_QUESTIONS:
         for q in split_validation(load_questions(path))[1][:per_hop]:
@@ -118,8 +118,9 @@ def demo(obj: Context, source: Path, with_qa: bool, budget_minutes: float | None
         v = rep.validation
         click.echo(f"trained {rep.steps:,} steps in {rep.train_seconds:.0f} s; validation Hits@1 "
                    + ", ".join(f"{k.split('/')[1]} {100 * v[k]:.1f}%" for k in sorted(v) if k.startswith("hits@1/")))
-        click.echo("\nAsking validation questions it never saw, as typed (the linker finds the topic, the model "
-                   "the hops); a small model on 1,082 questions gets some wrong:")
+        click.echo("\nAsking validation questions it never saw, as typed (no brackets: the linker finds the topic; "
+                   "no hop count: the model learned which step answers); a small model on 1,082 questions gets "
+                   "some wrong:")
         for p, q in zip(preds, asked, strict=True):
             click.echo(render_prediction(p, answerer.graph.snapshot, shown=3, max_answers=5))
             click.echo(f"  MetaQA's answer: {', '.join(q.answers[:5])}{' ...' if len(q.answers) > 5 else ''}")

@@ -309,3 +309,18 @@ def test_the_linker_reads_a_neo4j_store(neo4j, tmp_path: Path) -> None:
     linked = {m.text: m.entity_id for m in linker.link_text("Tom Hanks met Barack Obama in Washington.")}
     assert linked["Tom Hanks"] == "Tom Hanks" and linked["Barack Obama"] is None
     assert Linker.from_store(neo4j, cache_dir=tmp_path / "linker").index.from_cache
+
+
+def test_an_untrained_linker_links_an_id_typed_as_it_is_stored(tmp_path: Path) -> None:
+    """A user's own graph with ids such as ``alice_betty_stern`` (PathQuestion's style): before any
+    question trained the linker, a question that names the id verbatim still finds its topic."""
+    kb = write_lines(tmp_path / "kb.txt", ["alice_betty_stern|children|albert_stern", "albert_stern|gender|male",
+                                           "alice_betty_stern|gender|female", "mary_hannon|spouse|edward_fitz"])
+    with EmbeddedStore(tmp_path / "g") as store:
+        ingest(store, kb, progress=False)
+        linker = Linker.from_store(store)
+    assert not linker.prior.trained
+    result = linker.link("is alice_betty_stern 's daughter a man or a woman ?")
+    assert result.topic is not None and result.topic.entity_id == "alice_betty_stern"
+    assert topic(linker, "who is the spouse of mary_hannon") == "mary_hannon"
+    assert topic(linker, "what genre is up") is None            # nothing typed as a whole name: still NIL
