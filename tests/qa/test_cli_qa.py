@@ -127,3 +127,39 @@ def test_chat_resolves_follow_ups_and_takes_commands(tmp_path: Path) -> None:
     assert "replies by answer lists" in result.output
     result = CliRunner().invoke(cli, [*store, "chat", "--head", str(tmp_path / "nothing")], input="")
     assert result.exit_code != 0 and "train one with `kgqa train-dialogue`" in result.output
+
+
+def test_train_needs_no_config_and_fits_the_linker_beside_the_model(tmp_path: Path, monkeypatch) -> None:
+    """`kgqa train --kb KB --questions FILE...` with the defaults; the linker's prior is fitted on the
+    training questions' brackets and saved beside the model, so plain questions find their topic."""
+    kb, files = synthetic_graph(tmp_path)
+    monkeypatch.chdir(tmp_path)                            # the default caches are relative to the working folder
+    store = ["--path", str(tmp_path / "g")]
+    code, out = invoke(store, "train")
+    assert code == 2 and "--kb" in out                     # no graph, no store yet: one line that says what to do
+    code, out = invoke(store, "train", "--kb", str(kb), "--questions", str(files[0]), "--questions", str(files[1]),
+                       "--max-steps", "80", "--budget-minutes", "2")
+    assert code == 0, out
+    model = tmp_path / "g" / "models" / "qa"
+    assert (model / "linker_prior.json").exists() and "linker prior: trained on" in out
+    saved = json.loads((model / "config.json").read_text())["train"]
+    assert saved["questions"] == [str(f) for f in files] and saved["kb"] == str(kb)
+    code, out = invoke(store, "ask", "who directed Film 3")     # no brackets
+    assert code == 0 and "topic: Film 3 (Film 3)" in out, out
+
+
+def test_train_zero_shot_from_the_graph_alone(tmp_path: Path, monkeypatch) -> None:
+    """No question file: questions synthesised from the graph's relation paths and names."""
+    kb, _ = synthetic_graph(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    store = ["--path", str(tmp_path / "g")]
+    code, out = invoke(store, "train", "--kb", str(kb), "--synthesise", "600", "--max-steps", "60",
+                       "--budget-minutes", "2")
+    assert code == 0, out
+    assert "zero-shot" in out and "validation Hits@1 all" in out
+    model = tmp_path / "g" / "models" / "qa"
+    report = json.loads((model / "report.json").read_text())
+    assert report["train_questions"] > 300 and (model / "linker_prior.json").exists()
+    code, out = invoke(store, "ask", "what is the director of [Film 3]", "--json")
+    assert code == 0, out
+    assert json.loads(out)["answers"], out
