@@ -103,3 +103,15 @@ def test_one_relation_verbaliser_serves_every_stage() -> None:
     assert describe_relation("place_of_death") == "place of death"
     assert describe_relation(" HAS__IMDB_RATING ") == "has imdb rating"
     assert catalog.describe_relation is describe_relation and subgraph.describe_relation is describe_relation
+
+
+def test_the_command_line_starts_without_the_learning_stack() -> None:
+    """`kgqa cypher`, `stats`, `ingest` and `link` must not pay for (or print the warnings of) torch:
+    every command module imports the model stack lazily, inside the command that needs it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, qa.cli; "
+            "print(sorted(m for m in ('torch', 'transformers', 'torch_geometric') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]" and "Warning" not in out.stderr, out.stdout + out.stderr

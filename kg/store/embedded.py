@@ -45,7 +45,7 @@ from kg.store.base import (
     merge_stored,
     plan_write,
 )
-from kg.store.sandbox import DEFAULT_LIMITS, SandboxLimits, precheck, run_isolated
+from kg.store.sandbox import DEFAULT_LIMITS, SandboxLimits, collect_rows, precheck, run_isolated
 from kg.store.traverse import bfs_edges
 
 DB_FILE = "graph.lbug"
@@ -349,16 +349,7 @@ class EmbeddedStore(GraphStore):
             result = self._conn.execute(query, dict(params or {}))
             if isinstance(result, list):
                 raise ReadOnlyViolation("only one statement per query is allowed; remove the ';' between statements")
-            columns = result.get_column_names()
-            rows: list[list[Any]] = []
-            truncated = False
-            while result.has_next():
-                if len(rows) == limit:
-                    truncated = True
-                    break
-                row = result.get_next()
-                assert isinstance(row, list)
-                rows.append(_plain_row(row))
+            columns, rows, truncated = collect_rows(result, limit, _plain_row)
         except RuntimeError as exc:
             msg = str(exc).splitlines()[0]
             if "read-only" in msg or "read only" in msg.lower():

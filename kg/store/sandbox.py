@@ -172,6 +172,17 @@ Convert = Callable[[list[Any]], list[Any]]
 _READY = b"R"  # what the worker sends once its probe query ran, before its answer
 
 
+def collect_rows(result: Any, limit: int, convert: Convert) -> tuple[list[str], list[list[Any]], bool]:
+    """A LadybugDB result's columns and at most ``limit`` converted rows, and whether more were left."""
+    columns = result.get_column_names()
+    rows: list[list[Any]] = []
+    while result.has_next():
+        if len(rows) == limit:
+            return columns, rows, True
+        rows.append(convert(result.get_next()))
+    return columns, rows, False
+
+
 def run_isolated(conn: Any, query: str, params: dict[str, Any], *, limit: int, timeout_s: float, convert: Convert,
                  limits: SandboxLimits = DEFAULT_LIMITS) -> CypherResult:
     """Run one reading ``query`` on the LadybugDB connection ``conn`` in a forked worker (see the module
@@ -310,15 +321,7 @@ def _query(conn: Any, query: str, params: dict[str, Any], limit: int, convert: C
         # ``query`` is one statement (prepare refuses more), so "EXPLAIN query" only plans it.
         explained = conn.execute("EXPLAIN " + query, dict(params))
         check_plan("\n".join(str(row[0]) for row in explained.get_all()))
-        result = conn.execute(prepared, dict(params))
-        columns = result.get_column_names()
-        rows: list[list[Any]] = []
-        truncated = False
-        while result.has_next():
-            if len(rows) == limit:
-                truncated = True
-                break
-            rows.append(convert(result.get_next()))
+        columns, rows, truncated = collect_rows(conn.execute(prepared, dict(params)), limit, convert)
     except RuntimeError as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "read-only" in message or "read only" in message.lower():

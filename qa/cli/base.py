@@ -17,7 +17,6 @@ import click
 from kg.config import StoreConfig
 from kg.errors import KGQAError
 from kg.store import GraphStore, open_store
-from qa.answer.evidence import path_text
 
 
 class Context:
@@ -85,6 +84,8 @@ def render_prediction(pred: Any, snapshot: Any, shown: int = 5, max_answers: int
     """A prediction as text: the topic, up to ``max_answers`` answers each with up to ``paths`` evidence
     paths (the first with its Cypher; later ones only if they contribute at least 0.01), then the
     top of the ranking."""
+    from qa.answer.evidence import path_text
+
     def name(entity_id: str) -> str:
         i = snapshot.index_of.get(entity_id)
         return snapshot.names[i] if i is not None else entity_id

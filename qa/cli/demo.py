@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -23,8 +23,10 @@ from kg.config import StoreConfig
 from kg.errors import ConfigError
 from qa.cli.base import Context, _fail_cleanly, _model_dir, render_prediction, table
 from qa.data.questions import Question, load_questions, question_from_text, split_validation
-from qa.train.qa import TrainConfig, TrainReport, train
 from qa.types import Prediction
+
+if TYPE_CHECKING:
+    from qa.train.qa import TrainReport
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "sample" / "metaqa_sample.txt"
@@ -69,6 +71,8 @@ def run_demo(store: StoreConfig, output_dir: str | Path, per_hop: int = 1, budge
     (``per_hop`` of each hop count) from their plain text, with evidence; returns the report, the
     questions asked (with MetaQA's answers), the predictions and the answerer."""
     from qa.answer.answerer import load_answerer
+    from qa.train.qa import TrainConfig, train  # torch: only when the demo trains
+
     cfg = TrainConfig.load(CONFIG)
     cfg.kb, cfg.output_dir, cfg.progress = None, str(output_dir), progress
     cfg.store = store.public_dict()
