@@ -108,7 +108,7 @@ class FusionAnswerer:
         ex = build_examples(qs, self.graph, self.tokens, self.subgraph_config, None, topics=topics, texts=texts,
                             retriever=self.retriever, token_states=states, relation_scores=rel_scores)
         snap, preds = self.graph.snapshot, []
-        rows: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]] = {}
+        rows: dict[int, tuple[Any, ...]] = {}      # order, probabilities, relation weights, step mixture, states
         sizes = np.diff(ex.node_ptr)
         # batches of similar subgraph sizes: the fusion layers pad every subgraph to the batch's largest
         idx = sorted((i for i in range(len(qs)) if sizes[i] > 0), key=lambda i: int(sizes[i]))

@@ -239,7 +239,7 @@ def _best_first(snap: GraphSnapshot, t: int, a: int, max_hops: int, table: np.nd
 
 
 # -- paths weighted by the fusion model's relation weights (the QA head's evidence) -------------------
-def evidence_paths(topics: Sequence[int], answers: Sequence[int], step_weights: Sequence[float],
+def evidence_paths(topics: Sequence[int], answers: Sequence[int], step_weights: Sequence[float] | np.ndarray,
                    edge_index: np.ndarray, edge_type: np.ndarray, relation_weights: np.ndarray,
                    node_ids: Sequence[str], relations: Sequence[str], paths: int = 2,
                    beam: int = 3) -> dict[int, list[Evidence]]:
