@@ -3,9 +3,9 @@ synthesised from the graph alone, and the template-lookup baseline, all asked as
 
 "As typed": the questions' [brackets] are removed (the entity linker finds the topic, with the prior
 ``kgqa train`` fitted on the training questions; the zero-shot model fits it on the synthesised ones)
-and no hop count is given anywhere: training reads none (``hop=None`` on every training question) and
-the model learns which step answers. A folder name such as ``2-hop`` only groups the rows of the
-evaluation table. The "brackets" column (topic given) is an ablation that uses gold information.
+and no hop count is given anywhere: the model reads none and learns which step answers. A folder name
+such as ``2-hop`` only groups the rows of the tables. The "brackets" column (topic given) is an
+ablation that uses gold information.
 
 Datasets (development copies beside the repository, never copied into it):
 
@@ -120,12 +120,9 @@ def run_dataset(key: str, ds: Dataset, args: argparse.Namespace) -> dict[str, An
                           budget_minutes=args.budget_minutes, seed=args.seed, progress=False,
                           questions=[])                 # no question files: zero-shot, synthesised questions
         if model == "supervised":
-            # the training questions as files (their hop counts dropped: load_questions reads none from here)
-            qfile = work / "train_questions.txt"
-            qfile.parent.mkdir(parents=True, exist_ok=True)
-            qfile.write_text("".join(f"{q.text}\t{'|'.join(q.answers)}\n" for q in train_qs), encoding="utf-8")
-            cfg.questions = [str(qfile)]
-            cfg.split = "validation"
+            # the dataset's own files: training splits off the same fixed validation part that is scored
+            # for MetaQA (its folder names only group the validation figures; the model reads no hop count)
+            cfg.questions = [str(p) for p in ds.train]
         start = time.perf_counter()
         report = train(cfg)
         wall = time.perf_counter() - start

@@ -358,6 +358,10 @@ def train(config: TrainConfig) -> TrainReport:
     device = pick_device(config.device)
     t0 = time.perf_counter()
     graph, tokens, (tr, va, te) = prepare(config)
+    if tr is None or va is None:
+        raise ConfigError("no training or no validation questions: the validation part is a fixed 10% of each "
+                          "file's questions by their text, so give the whole question files (not a training part "
+                          "split off by the same rule), or more questions")
     prepare_s = time.perf_counter() - t0
     relations = list(graph.snapshot.relations)
     model = KGFusionModel(config.fusion, len(relations), tokens.dim).to(device)
