@@ -39,6 +39,7 @@ from kg.store.base import (
     GraphStore,
     NodeRow,
     PreparedBatch,
+    WritePlan,
     build_export,
     check_direction,
     merge_stored,
@@ -56,6 +57,11 @@ _NODE_COLS = "n.id, n.name, n.aliases, n.labels, n.keys, n.props"
 # ~16 MB of the process's memory (the MetaQA graph; 20 COPYs of 5 nodes: +316 MB, 20 CREATEs: +0.1 MB),
 # which a text ingest, one small batch per document, ran into by the thousand.
 COPY_MIN_ROWS = 2_000
+# Relationship tables written in one transaction. Committing writes to a relationship table holds ~8 MB
+# of the process's memory per table until the next checkpoint (measured: 300 tables with one edge each,
+# one commit: 2.5 GB; a 17 KB file with 1,000 relation types passed 6 GB), so a batch of many types is
+# committed and checkpointed TYPES_PER_TRANSACTION types at a time.
+TYPES_PER_TRANSACTION = 32
 
 
 class EmbeddedStore(GraphStore):
@@ -121,33 +127,30 @@ class EmbeddedStore(GraphStore):
 
     # -- writing ---------------------------------------------------------------------------
     def write(self, prep: PreparedBatch) -> WriteResult:
+        """Write a batch: one transaction, or one per ``TYPES_PER_TRANSACTION`` relation types.
+
+        A batch of more types commits its nodes and first types, then the rest, each group
+        followed by a checkpoint (what bounds the memory). A kill between two groups leaves
+        part of the batch stored; re-running the ingest completes it (writes are idempotent).
+        """
         for rel in prep.edges:
             self._ensure_rel_table(rel)
+        types = list(prep.edges)
+        groups = [types[i:i + TYPES_PER_TRANSACTION] for i in range(0, len(types), TYPES_PER_TRANSACTION)]
         result = WriteResult()
+        plan = self._write_group(prep, groups[0] if groups else [], None, result)
+        for group in groups[1:]:
+            self._write_group(prep, group, plan, result)
+        return result
+
+    def _write_group(self, prep: PreparedBatch, types: list[str], plan: WritePlan | None,
+                     result: WriteResult) -> WritePlan:
+        """One transaction: the batch's nodes (first group: ``plan`` is None) and the edges of ``types``."""
         self._conn.execute("BEGIN TRANSACTION")
         try:
-            empty = not self._run("MATCH (n:Entity) RETURN n.id LIMIT 1")
-            existing = {} if empty else {row[0]: row for row in self._run(
-                f"UNWIND $ids AS i MATCH (n:Entity {{id: i}}) RETURN {_NODE_COLS}",
-                {"ids": list(prep.nodes.keys() | prep.endpoint_ids)})}
-            plan = plan_write(prep, existing)
-            if len(plan.new_nodes) >= COPY_MIN_ROWS:
-                frame = pa.table(_node_columns(plan.new_nodes), schema=_NODE_SCHEMA)  # noqa: F841 (read by COPY)
-                self._conn.execute("COPY Entity FROM frame")
-            elif plan.new_nodes:
-                self._run("UNWIND $rows AS r CREATE (n:Entity {id: r.id, name: r.name, aliases: r.aliases, "
-                          "labels: r.labels, keys: r.keys, props: r.props})",
-                          {"rows": [_node_params(r, nulls=True) for r in plan.new_nodes]})
-            result.nodes_created += len(plan.new_nodes)
-            changed = [m for row in plan.known_nodes if (m := merge_stored(_stored(existing[row.id]), row))]
-            if changed:
-                self._run(
-                    "UNWIND $rows AS r MATCH (n:Entity {id: r.id}) SET n.name = r.name, n.aliases = r.aliases, "
-                    "n.labels = r.labels, n.keys = r.keys, n.props = r.props",
-                    {"rows": [_node_params(r) for r in changed]},
-                )
-                result.nodes_updated += len(changed)
-            for rel in prep.edges:
+            if plan is None:
+                plan = self._write_nodes(prep, result)
+            for rel in types:
                 result.relationships_created += self._write_edges(rel, plan.fresh_edges[rel], plan.known_edges[rel])
             self._conn.execute("COMMIT")
         except BaseException:
@@ -157,7 +160,32 @@ class EmbeddedStore(GraphStore):
         # checkpointed. Without this, kill -9 lost every committed batch, and a later
         # logged SET on such rows made the database crash when it replayed its log.
         self._conn.execute("CHECKPOINT")
-        return result
+        return plan
+
+    def _write_nodes(self, prep: PreparedBatch, result: WriteResult) -> WritePlan:
+        """Create and update the batch's entities (inside the caller's transaction); the plan for its edges."""
+        empty = not self._run("MATCH (n:Entity) RETURN n.id LIMIT 1")
+        existing = {} if empty else {row[0]: row for row in self._run(
+            f"UNWIND $ids AS i MATCH (n:Entity {{id: i}}) RETURN {_NODE_COLS}",
+            {"ids": list(prep.nodes.keys() | prep.endpoint_ids)})}
+        plan = plan_write(prep, existing)
+        if len(plan.new_nodes) >= COPY_MIN_ROWS:
+            frame = pa.table(_node_columns(plan.new_nodes), schema=_NODE_SCHEMA)  # noqa: F841 (read by COPY)
+            self._conn.execute("COPY Entity FROM frame")
+        elif plan.new_nodes:
+            self._run("UNWIND $rows AS r CREATE (n:Entity {id: r.id, name: r.name, aliases: r.aliases, "
+                      "labels: r.labels, keys: r.keys, props: r.props})",
+                      {"rows": [_node_params(r, nulls=True) for r in plan.new_nodes]})
+        result.nodes_created += len(plan.new_nodes)
+        changed = [m for row in plan.known_nodes if (m := merge_stored(_stored(existing[row.id]), row))]
+        if changed:
+            self._run(
+                "UNWIND $rows AS r MATCH (n:Entity {id: r.id}) SET n.name = r.name, n.aliases = r.aliases, "
+                "n.labels = r.labels, n.keys = r.keys, n.props = r.props",
+                {"rows": [_node_params(r) for r in changed]},
+            )
+            result.nodes_updated += len(changed)
+        return plan
 
     def _write_edges(self, rel: str, fresh: list[EdgeRow], known: list[EdgeRow]) -> int:
         # For relations between existing entities, read the stored edges of their heads
