@@ -14,6 +14,7 @@ A line that does not hold exactly three non-empty fields is yielded as a
 
 from __future__ import annotations
 
+import codecs
 import csv
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from kg.names import relation_type
 from kg.readers.base import Record
 
 ROLES = ("head", "relation", "tail")
+_SNIFF_BYTES = 1 << 20  # the separator is guessed from at most this much of the first line
 
 
 @dataclass(slots=True)
@@ -51,10 +53,18 @@ class DelimitedReader:
         if not path.is_file():
             raise ReaderError(f"{path} not found; give the path of an existing triples file")
         source = self.source_name or path.name
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError as exc:
+            raise ReaderError(f"unknown encoding {self.encoding!r}; pass a Python codec name to --encoding "
+                              "(utf-8, latin-1, cp1252, utf-16...)") from exc
         with path.open("rb") as fh:
-            first = fh.readline().decode(self.encoding, errors="replace")
+            first = fh.readline(_SNIFF_BYTES).decode(self.encoding, errors="replace")
         delim = self.delimiter or _sniff(first, path)
         header = self.header if self.header is not None else (delim == "," or bool(self.columns))
+        if (delim == "," or header) and len(delim) != 1:
+            raise ReaderError(f"--delimiter {delim!r} is not one character; CSV files with a header need a "
+                              "single-character separator (',', '|' or tab)")
         if delim == "," or header:
             with path.open("r", encoding=self.encoding, newline="") as fh:
                 yield from self._read_csv(fh, delim, header, source, path)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from kg.ingest import ingest
+from kg.ingest import ingest, make_reader
+from kg.readers.formats import EXTENSIONS
 from kg.store.embedded import EmbeddedStore
 from tests.kg.hostile import HOSTILE, Run, relation_types, run_ingest
 
@@ -120,3 +121,28 @@ def test_a_17_kb_file_of_1000_relation_types_stays_within_1_gb(tmp_path: Path) -
     run = run_ingest(store, source, cap_mb=1024, timeout_s=600)
     assert not run.killed and run.returncode == 0, run.killed or run.stderr
     assert _counts(store) == (11, 1000)
+
+
+def test_unknown_encoding_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
+    """Was a LookupError traceback (exit 1)."""
+    store, before = _store_with_a_graph(tmp_path)
+    source = tmp_path / "kb.txt"
+    source.write_text("a|r|b\n")
+    run = run_ingest(store, source, "--encoding", "nonsense", timeout_s=30)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.stderr.startswith("error: unknown encoding 'nonsense'; pass a Python codec name")
+    assert _counts(store) == before
+
+
+@pytest.mark.parametrize(("file", "text"), [
+    ("deep.ttl", "@prefix ex: <http://e/> .\nex:a ex:p " + "[ ex:p " * 20_000 + "ex:b" + " ]" * 20_000 + " .\n"),
+    ("deep.jsonld", "[" * 20_000 + "]" * 20_000),
+    ("deep.jsonld", '{"@id": "http://e/a", "http://e/p": ' + '{"http://e/p": ' * 3000 + "1" + "}" * 3001),
+])
+def test_deeply_nested_documents_are_refused_whole(tmp_path: Path, file: str, text: str) -> None:
+    from kg.errors import ReaderError
+
+    path = tmp_path / file
+    path.write_text(text)
+    with pytest.raises(ReaderError, match=r"nested too deeply|syntax error"):
+        list(make_reader(EXTENSIONS[path.suffix]).read(path))
