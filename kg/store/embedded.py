@@ -18,6 +18,7 @@ load fast and a re-load idempotent.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Sequence
@@ -62,6 +63,7 @@ COPY_MIN_ROWS = 2_000
 # one commit: 2.5 GB; a 17 KB file with 1,000 relation types passed 6 GB), so a batch of many types is
 # committed and checkpointed TYPES_PER_TRANSACTION types at a time.
 TYPES_PER_TRANSACTION = 32
+STATEMENT_CACHE_SIZE = 256  # prepared statements kept by the connection (see _trim_statement_cache)
 
 
 class EmbeddedStore(GraphStore):
@@ -140,8 +142,30 @@ class EmbeddedStore(GraphStore):
         result = WriteResult()
         plan = self._write_group(prep, groups[0] if groups else [], None, result)
         for group in groups[1:]:
+            self._trim_statement_cache()
             self._write_group(prep, group, plan, result)
+        self._trim_statement_cache()
         return result
+
+    def _trim_statement_cache(self) -> None:
+        """Drop the connection's cached prepared statements once there are many of them.
+
+        ladybug caches one prepared statement per query text, without bound, and each
+        relationship type has its own query texts: 2,000 types kept ~0.2 MB each after
+        their writes. Re-preparing the few queries of the next batch costs milliseconds.
+        (A private attribute: if a ladybug release renames it, nothing is trimmed.)
+        """
+        cache = getattr(self._conn, "_pybind_implicit_prepared_cache", None)
+        lock = getattr(self._conn, "_prepared_cache_lock", None)
+        if not isinstance(cache, dict) or lock is None or len(cache) <= STATEMENT_CACHE_SIZE:
+            return
+        with lock:
+            for prepared in cache.values():
+                close = getattr(prepared, "close", None)
+                if callable(close):
+                    with contextlib.suppress(RuntimeError):
+                        close()
+            cache.clear()
 
     def _write_group(self, prep: PreparedBatch, types: list[str], plan: WritePlan | None,
                      result: WriteResult) -> WritePlan:
