@@ -123,16 +123,20 @@ class Run:
     killed: str = ""
 
 
-def run_ingest(store: Path, source: Path, *options: str, cap_mb: float = 3000, timeout_s: float = 120) -> Run:
-    """``kgqa --path STORE ingest SOURCE`` in a child process, killed past ``cap_mb`` of RSS or ``timeout_s``."""
+def run_ingest(store: Path, source: Path, *options: str, cap_mb: float = 3000, timeout_s: float = 120,
+               root: Path = ROOT) -> Run:
+    """``kgqa --path STORE ingest SOURCE`` in a child process, killed past ``cap_mb`` of RSS or ``timeout_s``.
+
+    ``root``: the checkout whose code runs (another one measures the code before a change).
+    """
     import psutil
 
     cmd = [sys.executable, "-c", "from qa.cli import main; main()", "--path", str(store), "ingest", str(source),
            "--no-progress", *options]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(root)}
     start = time.perf_counter()
     out_file, err_file = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")  # pipes could fill and block
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=out_file, stderr=err_file, text=True)
+    proc = subprocess.Popen(cmd, env=env, cwd=root, stdout=out_file, stderr=err_file, text=True)
     watched = psutil.Process(proc.pid)
     peak = 0
     killed = ""
