@@ -100,7 +100,7 @@ class _SafeExpatParser(ExpatParser):
 
     def reset(self) -> None:
         super().reset()
-        parser = self._parser
+        parser = self._parser  # type: ignore[attr-defined]  # ExpatParser sets it in reset()
         parser.EntityDeclHandler = self._entity_declared
         parser.UnparsedEntityDeclHandler = self._unparsed_entity
         parser.ExternalEntityRefHandler = self._external_entity
@@ -156,7 +156,7 @@ def parse_safe_rdfxml(path: Path, graph: Any) -> None:
     parser.setFeature(sax_handler.feature_external_ges, 0)
     parser.setFeature(sax_handler.feature_external_pes, 0)
     content = _BoundedHandler(graph)
-    content.setDocumentLocator(source)
+    content.setDocumentLocator(source)  # type: ignore[arg-type]  # as rdflib itself does
     parser.setContentHandler(content)
     parser.setErrorHandler(sax_handler.ErrorHandler())
     try:

@@ -10,7 +10,8 @@ written, so ``MATCH (m)-[:DIRECTED_BY]->(p)`` works as in Neo4j. Node and edge
 properties are kept as a JSON string (``props``) since the database has a fixed
 schema.
 
-Writes: a batch runs in one transaction. Entities new to the store and relations
+Writes: a batch runs in one transaction (a batch of more than
+``TYPES_PER_TRANSACTION`` relation types, in one per group of types). Entities new to the store and relations
 with a new endpoint are bulk-loaded with ``COPY ... FROM`` an Arrow table (such a
 relation cannot exist yet); the rest goes through ``MERGE``. That keeps a fresh
 load fast and a re-load idempotent.

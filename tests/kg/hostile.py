@@ -106,7 +106,7 @@ HOSTILE: dict[str, Hostile] = {
     "lone surrogate (JSON-LD)": Hostile("surrogate.jsonld", surrogate_jsonld),
     "50,000-deep parseType=Literal (RDF/XML)": Hostile("deep.rdf", deep_literal),
     "1 MB single-line Markdown": Hostile("long.md", single_line_markdown, ("--format", "text")),
-    "1,000 relation types (17 KB)": Hostile("types1000.txt", relation_types(1000)),
+    "1,000 relation types (36 KB)": Hostile("types1000.txt", relation_types(1000)),
     "10,000 relation types": Hostile("types10000.txt", relation_types(10_000)),
 }
 
