@@ -9,7 +9,8 @@ Part 2 runs the seeded hypothesis strategies of tests/kg/test_reader_fuzz.py, ``
 cases per reader, counting cases and failures (an exception other than a KGQAError, a record
 that would not validate or print) instead of stopping at the first one.
 
-    python bench/security_readers.py [--fuzz-examples 2000] [--skip "10,000 relation types"] [--root PATH]
+    python bench/security_readers.py [--fuzz-examples 2000] [--skip "10,000 relation types"] [--case NAME]
+                                     [--root PATH] [--out FILE]
 
 Prints a table; writes bench/results/security_readers.json.
 """
@@ -31,10 +32,11 @@ sys.path.insert(0, str(ROOT))
 from tests.kg.hostile import HOSTILE, run_ingest  # noqa: E402
 
 
-def hostile_files(root: Path, cap_mb: float, timeout_s: float, skip: list[str]) -> list[dict[str, Any]]:
+def hostile_files(root: Path, cap_mb: float, timeout_s: float, skip: list[str],
+                  only: list[str]) -> list[dict[str, Any]]:
     rows = []
     for name, case in HOSTILE.items():
-        if name in skip:
+        if name in skip or (only and name not in only):
             continue
         with tempfile.TemporaryDirectory() as folder:
             source = Path(folder) / case.file
@@ -105,10 +107,11 @@ def main() -> None:
     parser.add_argument("--cap-mb", type=float, default=3000, help="kill an ingest past this RSS")
     parser.add_argument("--timeout", type=float, default=900, help="kill an ingest past this many seconds")
     parser.add_argument("--skip", action="append", default=[], help="a case name to leave out (repeatable)")
+    parser.add_argument("--case", action="append", default=[], help="run only this case (repeatable)")
     parser.add_argument("--fuzz-examples", type=int, default=1000, help="cases per reader (0: no fuzzing)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "security_readers.json")
     args = parser.parse_args()
-    files = hostile_files(args.root.resolve(), args.cap_mb, args.timeout, args.skip)
+    files = hostile_files(args.root.resolve(), args.cap_mb, args.timeout, args.skip, args.case)
     fuzzed = fuzz(args.fuzz_examples) if args.fuzz_examples else []
     refused = sum(1 for r in files if not r["traceback"] and not r["killed"] and r["exit"] != 0)
     print(f"\nhostile files: {len(files)} tried, {refused} refused or reported cleanly (non-zero exit, no traceback, "
