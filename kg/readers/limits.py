@@ -75,6 +75,17 @@ def first_surrogate_escape_line(path: Path) -> int:
     return 0
 
 
+def first_undecodable_line(path: Path) -> tuple[int, str]:
+    """``(line, reason)`` of the first line of ``path`` that is not UTF-8 (``(0, "")`` if none)."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return number, f"byte 0x{raw[exc.start]:02x} at column {exc.start + 1}: {exc.reason}"
+    return 0, ""
+
+
 class _ConversionNoise(logging.Filter):
     """Drops rdflib's "Failed to convert Literal lexical form" warnings (each printed a traceback).
 

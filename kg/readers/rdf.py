@@ -96,6 +96,7 @@ from kg.readers.limits import (
     check_integer,
     check_text,
     first_surrogate_escape_line,
+    first_undecodable_line,
     parse_safe_rdfxml,
     quiet_rdflib_conversions,
 )
@@ -330,7 +331,9 @@ def _parse(path: Path, fmt: str) -> list[tuple[Node, URIRef, Node]]:
         raise ReaderError(f"{path}: ran out of memory parsing it whole; convert it to N-Triples (.nt), "
                           "which is streamed") from exc
     except UnicodeError as exc:
-        raise ReaderError(f"{path}: not valid UTF-8 text ({exc}); re-encode the file as UTF-8") from exc
+        line, reason = first_undecodable_line(path)
+        where, why = (f"{path}:{line}", reason) if line else (str(path), str(exc))
+        raise ReaderError(f"{where}: not valid UTF-8 text ({why}); re-encode the file as UTF-8") from exc
     except BadSyntax as exc:
         raise _syntax_error(path, fmt, exc.lines + 1, getattr(exc, "_why", str(exc))) from exc
     except SAXParseException as exc:

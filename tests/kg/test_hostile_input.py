@@ -146,3 +146,17 @@ def test_deeply_nested_documents_are_refused_whole(tmp_path: Path, file: str, te
     path.write_text(text)
     with pytest.raises(ReaderError, match=r"nested too deeply|syntax error"):
         list(make_reader(EXTENSIONS[path.suffix]).read(path))
+
+
+@pytest.mark.parametrize(("file", "data"), [
+    ("bad.ttl", b'<http://e/a> <http://e/p> "ok" .\n<http://e/a> <http://e/q> "bad \xff\xfe" .\n'),
+    ("bad.jsonld", b'{"@id": "http://e/a",\n "http://e/p": "bad \xff"}\n'),
+])
+def test_invalid_utf8_in_a_document_names_the_line(tmp_path: Path, file: str, data: bytes) -> None:
+    """Was 'position 64' of the decoded buffer; now file:line and the column."""
+    from kg.errors import ReaderError
+
+    path = tmp_path / file
+    path.write_bytes(data)
+    with pytest.raises(ReaderError, match=r":2: not valid UTF-8 text \(byte 0xff at column \d+"):
+        list(make_reader(EXTENSIONS[path.suffix]).read(path))
