@@ -25,6 +25,7 @@ from kg.errors import InvalidName, MalformedRecord, ReaderError
 from kg.models import Relation
 from kg.names import relation_type
 from kg.readers.base import Record
+from kg.readers.limits import MAX_LITERAL_CHARS
 
 ROLES = ("head", "relation", "tail")
 _SNIFF_BYTES = 1 << 20  # the separator is guessed from at most this much of the first line
@@ -81,6 +82,10 @@ class DelimitedReader:
         encoding = self.encoding
         with path.open("rb") as fh:
             for line, raw in enumerate(fh, 1):
+                if len(raw) > MAX_LITERAL_CHARS:
+                    yield MalformedRecord(path.name, line, f"line of {len(raw):,} bytes is over the "
+                                          f"{MAX_LITERAL_CHARS:,}-byte limit; is it a triples file?")
+                    continue
                 try:
                     text = raw.decode(encoding)
                 except UnicodeDecodeError as exc:

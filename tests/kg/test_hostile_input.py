@@ -160,3 +160,11 @@ def test_invalid_utf8_in_a_document_names_the_line(tmp_path: Path, file: str, da
     path.write_bytes(data)
     with pytest.raises(ReaderError, match=r":2: not valid UTF-8 text \(byte 0xff at column \d+"):
         list(make_reader(EXTENSIONS[path.suffix]).read(path))
+
+
+def test_an_overlong_triples_line_is_a_reported_record(tmp_path: Path) -> None:
+    path = tmp_path / "kb.txt"
+    path.write_text("a|r|b\n" + "x" * 1_100_000 + "|r|b\nc|r|d\n")
+    records = list(make_reader("triples").read(path))
+    assert [type(r).__name__ for r in records] == ["Relation", "MalformedRecord", "Relation"]
+    assert str(records[1]).startswith("kb.txt:2: line of 1,100,005 bytes is over the 1,000,000-byte limit")
