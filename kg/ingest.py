@@ -142,6 +142,9 @@ def ingest(store: GraphStore, path: str | Path, *, fmt: str | None = None, stric
             report.batches += 1
             if bar is not None:
                 bar.update(len(batch) + len(issues))
+    except OSError as exc:  # the file went away, is unreadable, or a disk filled up while reading
+        raise ReaderError(f"{path}: cannot read it ({exc.strerror or exc}); check the file and its "
+                          "permissions, then re-run (batches already written are kept)") from exc
     finally:
         if gc_was_enabled:
             gc.enable()

@@ -14,6 +14,7 @@ A line that does not hold exactly three non-empty fields is yielded as a
 
 from __future__ import annotations
 
+import codecs
 import csv
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -24,8 +25,10 @@ from kg.errors import InvalidName, MalformedRecord, ReaderError
 from kg.models import Relation
 from kg.names import relation_type
 from kg.readers.base import Record
+from kg.readers.limits import MAX_LITERAL_CHARS
 
 ROLES = ("head", "relation", "tail")
+_SNIFF_BYTES = 1 << 20  # the separator is guessed from at most this much of the first line
 
 
 @dataclass(slots=True)
@@ -51,10 +54,18 @@ class DelimitedReader:
         if not path.is_file():
             raise ReaderError(f"{path} not found; give the path of an existing triples file")
         source = self.source_name or path.name
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError as exc:
+            raise ReaderError(f"unknown encoding {self.encoding!r}; pass a Python codec name to --encoding "
+                              "(utf-8, latin-1, cp1252, utf-16...)") from exc
         with path.open("rb") as fh:
-            first = fh.readline().decode(self.encoding, errors="replace")
+            first = fh.readline(_SNIFF_BYTES).decode(self.encoding, errors="replace")
         delim = self.delimiter or _sniff(first, path)
         header = self.header if self.header is not None else (delim == "," or bool(self.columns))
+        if (delim == "," or header) and len(delim) != 1:
+            raise ReaderError(f"--delimiter {delim!r} is not one character; CSV files with a header need a "
+                              "single-character separator (',', '|' or tab)")
         if delim == "," or header:
             with path.open("r", encoding=self.encoding, newline="") as fh:
                 yield from self._read_csv(fh, delim, header, source, path)
@@ -71,6 +82,10 @@ class DelimitedReader:
         encoding = self.encoding
         with path.open("rb") as fh:
             for line, raw in enumerate(fh, 1):
+                if len(raw) > MAX_LITERAL_CHARS:
+                    yield MalformedRecord(path.name, line, f"line of {len(raw):,} bytes is over the "
+                                          f"{MAX_LITERAL_CHARS:,}-byte limit; is it a triples file?")
+                    continue
                 try:
                     text = raw.decode(encoding)
                 except UnicodeDecodeError as exc:

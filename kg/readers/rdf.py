@@ -47,12 +47,26 @@ might override a real label seen elsewhere): a label-less IRI keeps
 Turtle, RDF/XML and JSON-LD are parsed whole by rdflib (memory grows with the
 file) and one syntax error rejects the file with a :class:`ReaderError`.
 JSON-LD contexts must be inline: nothing is fetched from the network.
+
+Hostile input is bounded (see :mod:`kg.readers.limits`): RDF/XML is parsed by an
+expat reader that refuses external and parameter entities and entities that
+refer to other entities (no "billion laughs", no file or URL read through an
+entity; short internal ones such as ``<!ENTITY owl "http://...#">`` still work)
+and elements nested deeper than :data:`~kg.readers.limits.MAX_XML_DEPTH`.
+Literals longer than :data:`~kg.readers.limits.MAX_LITERAL_CHARS`, integers of
+more digits than Python converts, numbers out of a float's range and text with
+lone surrogates (``"\\uD800"``) are malformed records that name the file and
+line (the line of the first such escape for whole-document formats).
+rdflib does not normalise literals here: its canonical form of
+``"1e9999999999"^^xsd:decimal`` is ten billion digits long.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -62,9 +76,10 @@ from pathlib import Path
 from typing import Any
 from xml.sax import SAXParseException
 
+import rdflib
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.exceptions import ParserError
-from rdflib.namespace import RDF, RDFS, SKOS
+from rdflib.namespace import RDF, RDFS, SKOS, XSD
 from rdflib.plugins.parsers.notation3 import BadSyntax
 from rdflib.plugins.parsers.ntriples import W3CNTriplesParser
 from rdflib.plugins.stores.memory import Memory
@@ -76,6 +91,15 @@ from kg.names import default_name, label, local_name, relation_type
 from kg.readers.base import Record
 from kg.readers.formats import EXTENSIONS as ALL_EXTENSIONS
 from kg.readers.formats import RDF as RDF_FORMATS
+from kg.readers.limits import (
+    LimitExceeded,
+    check_integer,
+    check_text,
+    first_surrogate_escape_line,
+    first_undecodable_line,
+    parse_safe_rdfxml,
+    quiet_rdflib_conversions,
+)
 
 Scalar = str | int | float | bool
 
@@ -84,6 +108,11 @@ _ALIASES = {"ttl": "turtle", "ntriples": "nt", "n-triples": "nt", "rdf/xml": "xm
             "jsonld": "json-ld"}
 EXTENSIONS = {ext: fmt for ext, fmt in ALL_EXTENSIONS.items() if fmt in RDF_FORMATS}
 _GROUP_LIMIT = 10_000  # most N-Triples lines merged into one Entity record
+# Values come from Literal.toPython(), never from rdflib's canonical lexical forms, which can be
+# huge ("1e9999999999"^^xsd:decimal normalises to 10**10 digits: 9.7 GB). kg.readers.rdf is the
+# only user of rdflib in kgqa.
+rdflib.NORMALIZE_LITERALS = False
+quiet_rdflib_conversions()
 
 
 def fallback_name(node_id: str) -> str | None:
@@ -146,19 +175,35 @@ class _Description:
         self.properties: dict[str, list[Scalar]] = {}
         self.relations: list[Relation] = []
         self.size = 0
+        try:
+            check_text(subject, "subject")
+            self.invalid: str | None = None
+        except LimitExceeded as exc:
+            self.invalid = str(exc)  # reported with each of its triples; no record is made of it
 
     def add(self, predicate: URIRef, obj: Node, tail: str | None, line: int) -> MalformedRecord | None:
         """Take in one triple (``tail`` is the object's id unless it is a literal); return a problem if any."""
         self.size += 1
         iri = str(predicate)  # plain str: rdflib terms compare slowly
         role, rank = _role(iri)
+        try:
+            if self.invalid is not None:
+                raise LimitExceeded(self.invalid)
+            check_text(iri, "predicate")
+            if isinstance(obj, Literal):
+                check_text(str(obj), "literal")
+                value = _python_value(obj)
+            else:
+                check_text(str(tail), "object")
+        except LimitExceeded as exc:
+            return MalformedRecord(self.source, line or exc.line, f"<{_short(self.subject)}> <{_short(iri)}>: {exc}")
         if isinstance(obj, Literal):
             if role == "name":
                 self.names.append((_language_rank(obj.language), rank, str(obj)))
             elif role == "alias":
                 _append_new(self.aliases, str(obj))
             else:
-                _append_new(self.properties.setdefault(_key(iri), []), _python_value(obj))
+                _append_new(self.properties.setdefault(_key(iri), []), value)
             return None
         try:
             if role == "type" and isinstance(obj, URIRef):
@@ -166,7 +211,8 @@ class _Description:
             else:
                 self.relations.append(Relation(self.subject, _relation_name(iri), str(tail), sources=[self.source]))
         except InvalidName as exc:
-            return MalformedRecord(self.source, line, f"<{self.subject}> <{predicate}> <{obj}>: {exc}")
+            triple = f"<{_short(self.subject)}> <{_short(iri)}> <{_short(str(obj))}>"
+            return MalformedRecord(self.source, line, f"{triple}: {exc}")
         return None
 
     def entity(self, fallback: bool) -> Entity:
@@ -219,6 +265,8 @@ def _read_ntriples(path: Path, source: str, prefix: str) -> Iterator[Record]:
 
 def _flush(description: _Description) -> Iterator[Record]:
     """One N-Triples run: its Entity, a bare Entity per relation tail, then its relations."""
+    if description.invalid is not None:
+        return
     yield description.entity(fallback=False)
     seen = {description.subject}
     for relation in description.relations:
@@ -246,8 +294,11 @@ def _read_document(path: Path, fmt: str, source: str, prefix: str) -> Iterator[R
         tail = None if isinstance(obj, Literal) else _node_id(obj, prefix, numbers)
         issue = description.add(predicate, obj, tail, 0)  # type: ignore[arg-type]
         if issue is not None:
+            if "lone surrogate" in issue.reason:  # whole-document parsers keep no lines: find the escape's
+                issue = MalformedRecord(source, first_surrogate_escape_line(path), issue.reason)
             yield issue
     del triples, numbers
+    subjects = {k: d for k, d in subjects.items() if d.invalid is None}
     for description in subjects.values():
         yield description.entity(fallback=True)
     tails = (r.tail for d in subjects.values() for r in d.relations if r.tail not in subjects)
@@ -267,8 +318,22 @@ def _parse(path: Path, fmt: str) -> list[tuple[Node, URIRef, Node]]:
             with warnings.catch_warnings():  # rdflib's JSON-LD parser uses its own deprecated ConjunctiveGraph
                 warnings.simplefilter("ignore", DeprecationWarning)
                 graph.parse(data=text, format="json-ld", publicID=path.resolve().as_uri())
+        elif fmt == "xml":
+            parse_safe_rdfxml(path, graph)
         else:
             graph.parse(source=path, format=fmt)
+    except LimitExceeded as exc:
+        raise ReaderError(f"{path}:{exc.line}: {exc}" if exc.line else f"{path}: {exc}") from exc
+    except RecursionError as exc:
+        raise ReaderError(f"{path}: nested too deeply for the {FORMATS[fmt]} parser; flatten the document "
+                          "or convert it to N-Triples (.nt)") from exc
+    except MemoryError as exc:
+        raise ReaderError(f"{path}: ran out of memory parsing it whole; convert it to N-Triples (.nt), "
+                          "which is streamed") from exc
+    except UnicodeError as exc:
+        line, reason = first_undecodable_line(path)
+        where, why = (f"{path}:{line}", reason) if line else (str(path), str(exc))
+        raise ReaderError(f"{where}: not valid UTF-8 text ({why}); re-encode the file as UTF-8") from exc
     except BadSyntax as exc:
         raise _syntax_error(path, fmt, exc.lines + 1, getattr(exc, "_why", str(exc))) from exc
     except SAXParseException as exc:
@@ -360,13 +425,31 @@ def _language_rank(language: str | None) -> int:
     return 0 if language.lower() == "en" or language.lower().startswith("en-") else 2
 
 
+_INTEGER_TYPES = {str(XSD[t]) for t in ("integer", "int", "long", "short", "byte", "nonNegativeInteger",
+                                          "positiveInteger", "nonPositiveInteger", "negativeInteger",
+                                          "unsignedLong", "unsignedInt", "unsignedShort", "unsignedByte")}
+_FINITE = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+
+
 def _python_value(literal: Literal) -> Scalar:
+    """The stored value of a literal; :class:`LimitExceeded` for numbers too large to convert."""
+    if literal.datatype is not None and str(literal.datatype) in _INTEGER_TYPES:
+        check_integer(str(literal))
     value = None if literal.ill_typed else literal.toPython()
+    if isinstance(value, Decimal):
+        value = float(value)
+    if isinstance(value, float) and math.isinf(value) and _FINITE.fullmatch(str(literal)):
+        raise LimitExceeded(f"number {_short(str(literal))} is out of range (beyond ±1.8e308); "
+                            "store it as a plain string literal")
     if isinstance(value, (bool, int, float)):
         return value
-    if isinstance(value, Decimal):
-        return float(value)
     return str(literal)
+
+
+def _short(text: str, width: int = 80) -> str:
+    """``text`` for a message: cut at ``width`` characters, lone surrogates escaped (they cannot be printed)."""
+    short = text if len(text) <= width else text[:width] + f"...({len(text):,} characters)"
+    return short.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _append_new(values: list[Any], value: Scalar) -> None:

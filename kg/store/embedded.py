@@ -10,7 +10,8 @@ written, so ``MATCH (m)-[:DIRECTED_BY]->(p)`` works as in Neo4j. Node and edge
 properties are kept as a JSON string (``props``) since the database has a fixed
 schema.
 
-Writes: a batch runs in one transaction. Entities new to the store and relations
+Writes: a batch runs in one transaction (a batch of more than
+``TYPES_PER_TRANSACTION`` relation types, in one per group of types). Entities new to the store and relations
 with a new endpoint are bulk-loaded with ``COPY ... FROM`` an Arrow table (such a
 relation cannot exist yet); the rest goes through ``MERGE``. That keeps a fresh
 load fast and a re-load idempotent.
@@ -18,6 +19,7 @@ load fast and a re-load idempotent.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -40,6 +42,7 @@ from kg.store.base import (
     GraphStore,
     NodeRow,
     PreparedBatch,
+    WritePlan,
     build_export,
     check_direction,
     merge_stored,
@@ -58,6 +61,12 @@ _NODE_COLS = "n.id, n.name, n.aliases, n.labels, n.keys, n.props"
 # ~16 MB of the process's memory (the MetaQA graph; 20 COPYs of 5 nodes: +316 MB, 20 CREATEs: +0.1 MB),
 # which a text ingest, one small batch per document, ran into by the thousand.
 COPY_MIN_ROWS = 2_000
+# Relationship tables written in one transaction. Committing writes to a relationship table holds ~8 MB
+# of the process's memory per table until the next checkpoint (measured: 300 tables with one edge each,
+# one commit: 2.5 GB; a 17 KB file with 1,000 relation types passed 6 GB), so a batch of many types is
+# committed and checkpointed TYPES_PER_TRANSACTION types at a time.
+TYPES_PER_TRANSACTION = 32
+STATEMENT_CACHE_SIZE = 256  # prepared statements kept by the connection (see _trim_statement_cache)
 
 
 class EmbeddedStore(GraphStore):
@@ -125,33 +134,52 @@ class EmbeddedStore(GraphStore):
 
     # -- writing ---------------------------------------------------------------------------
     def write(self, prep: PreparedBatch) -> WriteResult:
+        """Write a batch: one transaction, or one per ``TYPES_PER_TRANSACTION`` relation types.
+
+        A batch of more types commits its nodes and first types, then the rest, each group
+        followed by a checkpoint (what bounds the memory). A kill between two groups leaves
+        part of the batch stored; re-running the ingest completes it (writes are idempotent).
+        """
         for rel in prep.edges:
             self._ensure_rel_table(rel)
+        types = list(prep.edges)
+        groups = [types[i:i + TYPES_PER_TRANSACTION] for i in range(0, len(types), TYPES_PER_TRANSACTION)]
         result = WriteResult()
+        plan = self._write_group(prep, groups[0] if groups else [], None, result)
+        for group in groups[1:]:
+            self._trim_statement_cache()
+            self._write_group(prep, group, plan, result)
+        self._trim_statement_cache()
+        return result
+
+    def _trim_statement_cache(self) -> None:
+        """Drop the connection's cached prepared statements once there are many of them.
+
+        ladybug caches one prepared statement per query text, without bound, and each
+        relationship type has its own query texts: 2,000 types kept ~0.2 MB each after
+        their writes. Re-preparing the few queries of the next batch costs milliseconds.
+        (A private attribute: if a ladybug release renames it, nothing is trimmed.)
+        """
+        cache = getattr(self._conn, "_pybind_implicit_prepared_cache", None)
+        lock = getattr(self._conn, "_prepared_cache_lock", None)
+        if not isinstance(cache, dict) or lock is None or len(cache) <= STATEMENT_CACHE_SIZE:
+            return
+        with lock:
+            for prepared in cache.values():
+                close = getattr(prepared, "close", None)
+                if callable(close):
+                    with contextlib.suppress(RuntimeError):
+                        close()
+            cache.clear()
+
+    def _write_group(self, prep: PreparedBatch, types: list[str], plan: WritePlan | None,
+                     result: WriteResult) -> WritePlan:
+        """One transaction: the batch's nodes (first group: ``plan`` is None) and the edges of ``types``."""
         self._conn.execute("BEGIN TRANSACTION")
         try:
-            empty = not self._run("MATCH (n:Entity) RETURN n.id LIMIT 1")
-            existing = {} if empty else {row[0]: row for row in self._run(
-                f"UNWIND $ids AS i MATCH (n:Entity {{id: i}}) RETURN {_NODE_COLS}",
-                {"ids": list(prep.nodes.keys() | prep.endpoint_ids)})}
-            plan = plan_write(prep, existing)
-            if len(plan.new_nodes) >= COPY_MIN_ROWS:
-                frame = pa.table(_node_columns(plan.new_nodes), schema=_NODE_SCHEMA)  # noqa: F841 (read by COPY)
-                self._conn.execute("COPY Entity FROM frame")
-            elif plan.new_nodes:
-                self._run("UNWIND $rows AS r CREATE (n:Entity {id: r.id, name: r.name, aliases: r.aliases, "
-                          "labels: r.labels, keys: r.keys, props: r.props})",
-                          {"rows": [_node_params(r, nulls=True) for r in plan.new_nodes]})
-            result.nodes_created += len(plan.new_nodes)
-            changed = [m for row in plan.known_nodes if (m := merge_stored(_stored(existing[row.id]), row))]
-            if changed:
-                self._run(
-                    "UNWIND $rows AS r MATCH (n:Entity {id: r.id}) SET n.name = r.name, n.aliases = r.aliases, "
-                    "n.labels = r.labels, n.keys = r.keys, n.props = r.props",
-                    {"rows": [_node_params(r) for r in changed]},
-                )
-                result.nodes_updated += len(changed)
-            for rel in prep.edges:
+            if plan is None:
+                plan = self._write_nodes(prep, result)
+            for rel in types:
                 result.relationships_created += self._write_edges(rel, plan.fresh_edges[rel], plan.known_edges[rel])
             self._conn.execute("COMMIT")
         except BaseException:
@@ -161,7 +189,32 @@ class EmbeddedStore(GraphStore):
         # checkpointed. Without this, kill -9 lost every committed batch, and a later
         # logged SET on such rows made the database crash when it replayed its log.
         self._conn.execute("CHECKPOINT")
-        return result
+        return plan
+
+    def _write_nodes(self, prep: PreparedBatch, result: WriteResult) -> WritePlan:
+        """Create and update the batch's entities (inside the caller's transaction); the plan for its edges."""
+        empty = not self._run("MATCH (n:Entity) RETURN n.id LIMIT 1")
+        existing = {} if empty else {row[0]: row for row in self._run(
+            f"UNWIND $ids AS i MATCH (n:Entity {{id: i}}) RETURN {_NODE_COLS}",
+            {"ids": list(prep.nodes.keys() | prep.endpoint_ids)})}
+        plan = plan_write(prep, existing)
+        if len(plan.new_nodes) >= COPY_MIN_ROWS:
+            frame = pa.table(_node_columns(plan.new_nodes), schema=_NODE_SCHEMA)  # noqa: F841 (read by COPY)
+            self._conn.execute("COPY Entity FROM frame")
+        elif plan.new_nodes:
+            self._run("UNWIND $rows AS r CREATE (n:Entity {id: r.id, name: r.name, aliases: r.aliases, "
+                      "labels: r.labels, keys: r.keys, props: r.props})",
+                      {"rows": [_node_params(r, nulls=True) for r in plan.new_nodes]})
+        result.nodes_created += len(plan.new_nodes)
+        changed = [m for row in plan.known_nodes if (m := merge_stored(_stored(existing[row.id]), row))]
+        if changed:
+            self._run(
+                "UNWIND $rows AS r MATCH (n:Entity {id: r.id}) SET n.name = r.name, n.aliases = r.aliases, "
+                "n.labels = r.labels, n.keys = r.keys, n.props = r.props",
+                {"rows": [_node_params(r) for r in changed]},
+            )
+            result.nodes_updated += len(changed)
+        return plan
 
     def _write_edges(self, rel: str, fresh: list[EdgeRow], known: list[EdgeRow]) -> int:
         # For relations between existing entities, read the stored edges of their heads

@@ -73,11 +73,14 @@ def iter_documents(root: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Iterato
 def read_document(path: Path, base: Path | None = None, *,
                   max_bytes: int = DEFAULT_MAX_BYTES) -> Document | DocumentProblem:
     """Read and decode one file; a :class:`DocumentProblem` says why it cannot be used."""
-    size = path.stat().st_size
-    if size > max_bytes:
-        return DocumentProblem(str(path), "error", f"{size:,} bytes is over the {max_bytes:,}-byte limit; "
-                               "split the file or raise --max-bytes")
-    raw = path.read_bytes()
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            return DocumentProblem(str(path), "error", f"{size:,} bytes is over the {max_bytes:,}-byte limit; "
+                                   "split the file or raise --max-bytes")
+        raw = path.read_bytes()
+    except OSError as exc:
+        return DocumentProblem(str(path), "error", f"cannot be read ({exc.strerror or exc}); check its permissions")
     if not raw.strip():
         return DocumentProblem(str(path), "warning", "empty file; nothing to ingest")
     if b"\x00" in raw[:8192] and not raw.startswith((b"\xff\xfe", b"\xfe\xff")):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,6 +38,8 @@ from kg.text.relations import LinkedSpan, RelationExtractor
 MENTIONS = "MENTIONS"
 DOCUMENT_LABEL = "Document"
 # NER labels worth a new entity when nothing in the graph matches (dates and numbers are not).
+# Characters parsed at once: spaCy refuses more than nlp.max_length (1,000,000) and needs memory per character.
+PIECE_CHARS = 100_000
 ENTITY_LABELS = {"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "WORK_OF_ART", "EVENT", "PRODUCT", "LANGUAGE"}
 
 
@@ -106,33 +109,37 @@ def ingest_text(store: GraphStore, path: str | Path, linker: MentionLinker, nlp:
 
 def _ingest_document(store: GraphStore, document: Document, linker: MentionLinker, nlp: Any,
                      extractor: RelationExtractor, stored: Entity | None, report: TextIngestReport) -> None:
-    doc = nlp(document.text)
-    report.tokens += len(doc)
     new_entities: dict[str, Entity] = {}
     spans: dict[str, list[str]] = {}
     relations: dict[tuple[str, str, str], Relation] = {}
-    for sent in doc.sents:
-        linked: list[LinkedSpan] = []
-        # The document was parsed once; its named entities go to the linker, which then
-        # does not run NER a second time.
-        ner = {(e.start_char - sent.start_char, e.end_char - sent.start_char): e.label_ for e in sent.ents}
-        for m in linker.link_text(sent.text, ner):
-            start, end = sent.start_char + m.start, sent.start_char + m.end
-            entity_id = m.entity_id
-            if entity_id is None:
-                if m.label not in ENTITY_LABELS:
-                    continue
-                entity_id = f"text:{lookup_key(m.text)}"
-                new_entities.setdefault(entity_id, Entity(entity_id, m.text, labels=[_ner_label(m.label)],
-                                                          properties={"origin": "text"}))
-            spans.setdefault(entity_id, []).append(f"{start}:{end}")
-            linked.append(LinkedSpan(start, end, m.text, entity_id, m.label))
-        text = sent.text
-        s_start = sent.start_char + len(text) - len(text.lstrip())
-        s_end = sent.end_char - (len(text) - len(text.rstrip()))
-        for r in extractor.extract(sent, linked):
-            relations.setdefault((r.head, r.type, r.tail), Relation(
-                r.head, r.type, r.tail, {"sentence": text.strip(), "span": f"{s_start}:{s_end}"}, [document.id]))
+    # A long document is parsed in pieces (spaCy refuses texts over nlp.max_length, 1,000,000
+    # characters, and its memory grows with the text); offsets stay those of the whole document.
+    for offset, piece in text_pieces(document.text, min(PIECE_CHARS, nlp.max_length)):
+        doc = nlp(piece)
+        report.tokens += len(doc)
+        for sent in doc.sents:
+            linked: list[LinkedSpan] = []
+            # The piece was parsed once; its named entities go to the linker, which then
+            # does not run NER a second time.
+            ner = {(e.start_char - sent.start_char, e.end_char - sent.start_char): e.label_ for e in sent.ents}
+            for m in linker.link_text(sent.text, ner):
+                start, end = sent.start_char + m.start, sent.start_char + m.end
+                entity_id = m.entity_id
+                if entity_id is None:
+                    if m.label not in ENTITY_LABELS:
+                        continue
+                    entity_id = f"text:{lookup_key(m.text)}"
+                    new_entities.setdefault(entity_id, Entity(entity_id, m.text, labels=[_ner_label(m.label)],
+                                                              properties={"origin": "text"}))
+                spans.setdefault(entity_id, []).append(f"{offset + start}:{offset + end}")
+                linked.append(LinkedSpan(start, end, m.text, entity_id, m.label))
+            text = sent.text
+            s_start = offset + sent.start_char + len(text) - len(text.lstrip())
+            s_end = offset + sent.end_char - (len(text) - len(text.rstrip()))
+            for r in extractor.extract(sent, linked):
+                relations.setdefault((r.head, r.type, r.tail), Relation(
+                    r.head, r.type, r.tail, {"sentence": text.strip(), "span": f"{s_start}:{s_end}"},
+                    [document.id]))
     facts = [Relation(document.id, MENTIONS, eid, {"spans": s, "count": len(s)}, [document.id])
              for eid, s in spans.items()]
     facts += list(relations.values())
@@ -151,6 +158,27 @@ def _ingest_document(store: GraphStore, document: Document, linker: MentionLinke
         _drop_text_orphans(store, {x for r in gone for x in (r.head, r.tail)})
     report.mentions += len(spans)
     report.relations += len(relations)
+
+
+_BREAKS = ("\n\n", "\n", ". ", " ")
+
+
+def text_pieces(text: str, size: int) -> Iterator[tuple[int, str]]:
+    """``(offset, piece)`` for consecutive pieces of ``text`` of at most ``size`` characters.
+
+    Cut at the last paragraph break before the limit, else the last line break, sentence end
+    or space (a cut inside a word only when a piece holds no space at all).
+    """
+    start = 0
+    while len(text) - start > size:
+        window = text[start:start + size]
+        cuts = [window.rfind(sep) + len(sep) for sep in _BREAKS if sep in window]
+        # the strongest break in the second half of the window, else the last break anywhere
+        cut = next((c for c in cuts if c > size // 2), max(cuts, default=size))
+        yield start, text[start:start + cut]
+        start += cut
+    if start < len(text):
+        yield start, text[start:]
 
 
 def forget(store: GraphStore, document_id: str) -> tuple[int, int]:
