@@ -96,11 +96,16 @@ def errors_by_kind(report: EvalReport, examples: int = 4) -> dict[str, Any]:
 def score(name: str, answerer: Any, eval_qs: list[Question], entities: Any, lat_n: int) -> dict[str, Any]:
     typed = evaluate(answerer, eval_qs, strip_brackets=True, entities=entities, name=f"{name}, as typed")
     brackets = evaluate(answerer, eval_qs, strip_brackets=False, entities=entities, name=f"{name}, brackets")
-    out = {"typed": typed.to_json(), "brackets": brackets.to_json(), "errors": errors_by_kind(typed),
+    out = {"typed": _lean(typed.to_json()), "brackets": _lean(brackets.to_json()), "errors": errors_by_kind(typed),
            "questions_per_second": round(typed.questions_per_second, 1)}
     if lat_n:
         out["latency_ms"] = latency(answerer, eval_qs, lat_n, True)
     return out
+
+
+def _lean(report: dict[str, Any]) -> dict[str, Any]:
+    """A report without its per-template rows (thousands on PathQuestion, whose wording varies per question)."""
+    return {k: v for k, v in report.items() if k != "by_type"}
 
 
 def run_dataset(key: str, ds: Dataset, args: argparse.Namespace) -> dict[str, Any]:
