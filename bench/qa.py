@@ -104,7 +104,7 @@ def main() -> None:
         if variant == "full":
             reports["stripped"] = timed(answerer, stripped, True, f"{variant}, stripped", args.latency,
                                         args.batch_threads)
-            # as a user types it: no brackets and no hop count (the model predicts the hops)
+            # as a user types it: no brackets and no hop count (hops are latent in the model)
             typed = [Question(q.text, q.answers, q.topic, None, q.source) for q in stripped]
             rep = timed(answerer, typed, True, f"{variant}, as typed", 0, args.batch_threads)
             rep.by_hop = _by_true_hop(rep, stripped)

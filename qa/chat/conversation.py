@@ -15,7 +15,7 @@ Each new question is resolved before it is answered:
 
 "What else" / "which other" questions leave out the entities already in focus.
 
-The resolved question (the topic in brackets) goes to the QA answerer, which predicts the hops::
+The resolved question (the topic in brackets) goes to the QA answerer, which learned which step answers (no hop count)::
 
     chat = Conversation(load_answerer("runs/qa/metaqa"), ReferenceResolver.load("runs/qa/resolver.json"))
     chat.ask("who directed Up").prediction.answers[0].name          # 'Pete Docter'
