@@ -243,11 +243,8 @@ class SubgraphRetriever:
                               f"{self.snapshot.num_relations} relations; build it over snapshot.relations")
         return out
 
-    def scoring_text(self, question: str, seeds: Sequence[str]) -> str:
-        """The question as the relation scorer sees it: without the seeds' names and ids
-        (case-insensitive) when ``config.mask_seeds``, else unchanged."""
-        if not self.config.mask_seeds:
-            return question
+    def _seed_pattern(self, seeds: Sequence[str]) -> str | None:
+        """A regex of the seeds' names and ids as whole words (longest first), or None without seeds."""
         snap = self.snapshot
         words: set[str] = set()
         for seed in [seeds] if isinstance(seeds, str) else seeds:
@@ -257,11 +254,26 @@ class SubgraphRetriever:
                 words.add(snap.names[i])
         words = {w for w in words if w.strip()}
         if not words:
-            return question
+            return None
         alternatives = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
-        pattern = rf"(?<!\w)(?:{alternatives})(?!\w)"
+        return rf"(?<!\w)(?:{alternatives})(?!\w)"
+
+    def scoring_text(self, question: str, seeds: Sequence[str]) -> str:
+        """The question as the relation scorer sees it: without the seeds' names and ids
+        (case-insensitive) when ``config.mask_seeds``, else unchanged."""
+        pattern = self._seed_pattern(seeds) if self.config.mask_seeds else None
+        if pattern is None:
+            return question
         masked = " ".join(re.sub(pattern, " ", question, flags=re.IGNORECASE).split())
         return masked or question
+
+    def seed_spans(self, question: str, seeds: Sequence[str]) -> list[tuple[int, int]]:
+        """The character spans of the seeds' names and ids in ``question`` (what :meth:`scoring_text`
+        takes out), empty when ``config.mask_seeds`` is off."""
+        pattern = self._seed_pattern(seeds) if self.config.mask_seeds else None
+        if pattern is None:
+            return []
+        return [m.span() for m in re.finditer(pattern, question, flags=re.IGNORECASE)]
 
     def relation_weights(self, scores: np.ndarray) -> np.ndarray:
         """``exp((s - max s) / temperature)``: the relation weights in ``(0, 1]``."""

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from encoders.device import int8_copy, pick_device
+from encoders.device import pick_device
 from encoders.fusion import KGFusionModel
 from encoders.text import TextEncoderConfig
 from kg.config import StoreConfig
@@ -28,7 +28,7 @@ from kg.errors import ConfigError
 from qa.answer.checkpoint import LINKER_PRIOR, load_model
 from qa.answer.evidence import evidence_paths
 from qa.answer.ranking import HeadConfig, rank, select
-from qa.data.examples import Graph, TokenEncoder, build_examples, collate, load_graph, make_retriever
+from qa.data.examples import Graph, TokenEncoder, build_examples, collate, load_graph, make_retriever, topic_relations
 from qa.data.questions import Question
 from qa.types import Answer, Prediction
 from retrieval.subgraph import CosineRelationScorer, SubgraphConfig
@@ -40,12 +40,10 @@ class FusionAnswerer:
     Args:
         model: the trained model; graph: its graph and name embeddings; tokens: the frozen token encoder.
         head: cut-off and evidence settings; subgraph: retrieval settings; device: where the model runs.
-        quantize_scoring: on the CPU, score the relations for retrieval with an int8 copy of the text
-            model (dynamic quantisation; the token states the model reads stay float).
     """
 
     def __init__(self, model: KGFusionModel, graph: Graph, tokens: TokenEncoder, head: HeadConfig,
-                 subgraph: SubgraphConfig, device: Any = "cpu", quantize_scoring: bool = True,
+                 subgraph: SubgraphConfig, device: Any = "cpu",
                  linker_prior: Path | None = None) -> None:
         self.model, self.graph, self.tokens, self.head = model.eval(), graph, tokens, head
         self.subgraph_config = subgraph
@@ -54,9 +52,6 @@ class FusionAnswerer:
         self._linker: Any = None
         self.linker_prior = linker_prior
         self._names = torch.from_numpy(graph.name_vectors)
-        self.scoring_model = tokens.encoder.model
-        if quantize_scoring and str(device) == "cpu":
-            self.scoring_model = int8_copy(tokens.encoder.model)
 
     def __repr__(self) -> str:
         return (f"FusionAnswerer(model={self.model.config.mode}, nodes={self.graph.snapshot.num_nodes:,}, "
@@ -86,6 +81,46 @@ class FusionAnswerer:
         index = self.graph.snapshot.index_of
         return [[t for t in ts if t in index] for ts in out]
 
+    def _pooled_without_topics(self, texts: Sequence[str], topics: Sequence[Sequence[str]],
+                               states: Sequence[np.ndarray]) -> np.ndarray:
+        """``(B, C)``: each question's mean token state over the tokens outside its topics' names."""
+        enc = self.tokens.encoder
+        offsets = enc.tokenizer(list(texts), truncation=True, max_length=enc.config.max_length,
+                                return_offsets_mapping=True)["offset_mapping"]
+        out = np.empty((len(texts), self.tokens.dim), np.float32)
+        for i, (text, ts, st, off) in enumerate(zip(texts, topics, states, offsets, strict=True)):
+            spans = self.retriever.seed_spans(text, ts) if ts else []
+            keep = np.asarray([not any(a < e and b > s for s, e in spans) for a, b in off], bool)
+            st = st.astype(np.float32)
+            out[i] = st[keep].mean(0) if keep.any() else st.mean(0)
+        return out
+
+    @torch.no_grad()
+    def depths(self, states: Sequence[np.ndarray], topics: Sequence[Sequence[str]], batch_size: int = 256) -> list[int]:
+        """How deep to retrieve for each question, from the model's step mixture ``π`` (which reads only the
+        question's tokens and its topics' relation signature, so it is known before retrieval): the
+        smallest depth whose later steps carry less than ``head.depth_tail`` of ``π`` together."""
+        k = self.model.config.max_hops
+        if self.head.depth_tail <= 0 or k == 1 or not len(states):
+            return [k] * len(states)
+        index = self.graph.snapshot.index_of
+        out: list[int] = []
+        for lo in range(0, len(states), batch_size):
+            chunk = states[lo:lo + batch_size]
+            t_max = max(1, *(len(s) for s in chunk))
+            tok = np.zeros((len(chunk), t_max, self.tokens.dim), np.float32)                # (B, T, C)
+            mask = np.zeros((len(chunk), t_max), bool)                                       # (B, T)
+            for j, s in enumerate(chunk):
+                tok[j, : len(s)], mask[j, : len(s)] = s, True
+            sig = topic_relations(self.graph.signature, [[index[t] for t in ts] for ts in topics[lo:lo + batch_size]])
+            dev = self.device
+            logits = self.model.step_logits(torch.from_numpy(tok).to(dev), torch.from_numpy(mask).to(dev),
+                                            torch.from_numpy(sig).to(dev))                  # (B, K)
+            pi = logits.softmax(-1).float().cpu().numpy()                                   # (B, K)
+            later = pi[:, ::-1].cumsum(1)[:, ::-1]                  # later[:, d]: the share of steps d+1..K
+            out += [next((d for d in range(1, k) if row[d] < self.head.depth_tail), k) for row in later]
+        return out
+
     @torch.no_grad()
     def predict(self, questions: Sequence[Question], *, strip_brackets: bool = False,
                 batch_size: int = 64) -> list[Prediction]:
@@ -94,19 +129,19 @@ class FusionAnswerer:
         qs = list(questions)
         texts = [q.plain for q in qs]
         topics = self.topics(qs, strip_brackets)
-        # The question's token states (what the model reads) and, pooled, the retriever's relation
-        # scores over the question without its topic's name (as the retriever scores it); the latter
-        # only rank relations for pruning, so they may come from the int8 copy of the text model.
-        scoring = [self.retriever.scoring_text(t, ts) if ts else t for t, ts in zip(texts, topics, strict=True)]
+        # One text-model pass: the question's token states (what the model reads) and, pooled outside
+        # the topic's name, the retriever's relation scores (the retriever itself encodes the question
+        # again without the name; pooling the same states instead ranks the relations alike on MetaQA
+        # and PathQuestion and saves the second pass).
         states = self.tokens.states(texts)
-        pooled = np.stack([s.astype(np.float32).mean(0)
-                           for s in self.tokens.states(scoring, model=self.scoring_model)])      # (B, C)
+        pooled = self._pooled_without_topics(texts, topics, states)                         # (B, C)
         pooled /= np.linalg.norm(pooled, axis=1, keepdims=True).clip(min=1e-9)
         scorer = self.retriever.relation_scorer
         assert isinstance(scorer, CosineRelationScorer)
         rel_scores = scorer.from_vectors(pooled)                                              # (B, R)
+        depth = self.depths(states, topics)
         ex = build_examples(qs, self.graph, self.tokens, self.subgraph_config, None, topics=topics, texts=texts,
-                            retriever=self.retriever, token_states=states, relation_scores=rel_scores)
+                            retriever=self.retriever, token_states=states, relation_scores=rel_scores, hops=depth)
         snap, preds = self.graph.snapshot, []
         rows: dict[int, tuple[Any, ...]] = {}      # order, probabilities, relation weights, step mixture, states
         sizes = np.diff(ex.node_ptr)
@@ -120,11 +155,11 @@ class FusionAnswerer:
             starts = np.searchsorted(fb.batch.cpu().numpy(), np.arange(len(chunk) + 1))
             rw = res.relation_weights.cpu().numpy()
             pi = res.step_logits.softmax(-1).cpu().numpy()
-            states = res.node_states.float().cpu().numpy() if res.node_states is not None else None
+            node_st = res.node_states.float().cpu().numpy() if res.node_states is not None else None
             for j, i in enumerate(chunk):
                 a, b = starts[j], starts[j + 1]
                 order, probs = rank(scores[a:b])
-                rows[i] = (order, probs, rw[j], pi[j], states[a:b] if states is not None else None)
+                rows[i] = (order, probs, rw[j], pi[j], node_st[a:b] if node_st is not None else None)
         for i, q in enumerate(qs):
             if i not in rows:
                 preds.append(Prediction(q.text, topics[i], [], []))
@@ -136,8 +171,8 @@ class FusionAnswerer:
             edges = ex.edges[:, ex.edge_ptr[i]:ex.edge_ptr[i + 1]]
             etype = ex.edge_type[ex.edge_ptr[i]:ex.edge_ptr[i + 1]]
             chosen = [int(j) for j in order[: select(probs, self.head.cutoff, self.head.max_answers)]]
-            ev = evidence_paths(list(range(int(ex.num_topics[i]))), chosen, pi_i, edges, etype, rw, local_ids,
-                                snap.relations, self.head.paths_per_answer, self.head.beam)
+            ev = evidence_paths(list(range(int(ex.num_topics[i]))), chosen, pi_i[:depth[i]], edges, etype, rw,
+                                local_ids, snap.relations, self.head.paths_per_answer, self.head.beam)
             answers = [Answer(local_ids[j], snap.names[snap.index_of[local_ids[j]]], float(p), ev[j])
                        for j, p in zip(chosen, probs, strict=False)]
             pred = Prediction(q.text, topics[i], list(zip(ids, probs[: len(ids)].tolist(), strict=True)), answers)

@@ -250,35 +250,64 @@ def evidence_paths(topics: Sequence[int], answers: Sequence[int], step_weights: 
     backward (``R + r``). A walk of ``k`` edges scores ``π_k`` times the product of its steps' weights.
     A walk never uses an edge twice (so the Cypher of :func:`path_cypher` finds it on every store),
     but may pass through a node again, the topic included: "the child of X's father" is answered by
-    ``X -PARENTS-> F <-PARENTS- Y`` and, for ``X`` itself, needs its own second edge."""
+    ``X -PARENTS-> F <-PARENTS- Y`` and, for ``X`` itself, needs its own second edge.
+
+    Only walks that can still end on an answer are grown: before step ``k`` a node is kept only if an
+    answer lies within the steps left (distances from the answers, computed once), so the search
+    costs what the answers' neighbourhoods cost, not the whole subgraph's ``K``-hop ball."""
     r_count = len(relations)
-    heads, tails = edge_index[0].tolist(), edge_index[1].tolist()
-    adj: dict[int, list[tuple[int, int, int]]] = {}                      # node -> (next, edge, dir)
-    for e, (h, t) in enumerate(zip(heads, tails, strict=True)):
-        adj.setdefault(h, []).append((t, e, 0))
-        adj.setdefault(t, []).append((h, e, 1))
+    k_max = min(len(step_weights), len(relation_weights))
+    if not answers or not topics or k_max == 0:
+        return {a: [] for a in answers}
+    heads, tails = np.asarray(edge_index[0], np.int64), np.asarray(edge_index[1], np.int64)
+    n_edges = len(heads)
+    n_nodes = int(max(heads.max(initial=-1), tails.max(initial=-1), max(topics), max(answers))) + 1
+    # both directions as one CSR over local nodes: (next node, edge, 0 forward / 1 backward)
+    src, dst = np.concatenate([heads, tails]), np.concatenate([tails, heads])             # (2E,)
+    eid = np.concatenate([np.arange(n_edges), np.arange(n_edges)])                        # (2E,)
+    col = np.concatenate([edge_type, edge_type + r_count]).astype(np.int64)               # (2E,)
+    order = np.argsort(src, kind="stable")
+    src, dst, eid, col = src[order], dst[order], eid[order], col[order]
+    ptr = np.searchsorted(src, np.arange(n_nodes + 1))                                    # (N+1,)
+    # hops from each node to the nearest answer (walks are undirected), up to k_max
+    far = np.full(n_nodes, k_max + 1, np.int64)
+    reach = np.asarray(sorted(set(answers)), np.int64)
+    far[reach] = 0
+    for d in range(1, k_max + 1):
+        nxt = np.unique(src[np.isin(dst, reach)])
+        reach = nxt[far[nxt] > d]
+        far[reach] = d
+        if not len(reach):
+            break
+    log_w = np.log(np.maximum(np.asarray(relation_weights[:k_max], np.float64), 1e-12))    # (K, 2R)
     Item = tuple[float, tuple[int, ...], tuple[int, ...]]                # (log score, node path, edge path)
-    beams: dict[int, list[Item]] = {t: [(0.0, (t,), ())] for t in topics}
+    beams: dict[int, list[Item]] = {t: [(0.0, (t,), ())] for t in topics if far[t] <= k_max}
     done: dict[int, list[Item]] = {}
     wanted = set(answers)
-    for k in range(min(len(step_weights), len(relation_weights))):
-        w = relation_weights[k]
-        nxt: dict[int, list[Item]] = {}
+    for k in range(k_max):
+        left = k_max - k - 1                                             # steps after this one
+        lw = log_w[k][col]                                               # (2E,) this step's edge weights
+        nxt_beams: dict[int, list[Item]] = {}
         for u, items in beams.items():
-            for v, e, d in adj.get(u, []):
-                lw = math.log(max(float(w[int(edge_type[e]) + d * r_count]), 1e-12))
+            lo, hi = int(ptr[u]), int(ptr[u + 1])
+            for v, e, w in zip(dst[lo:hi].tolist(), eid[lo:hi].tolist(), lw[lo:hi].tolist(), strict=True):
+                if far[v] > left:
+                    continue
                 for sc, nodes, es in items:
                     if e not in es:
-                        nxt.setdefault(v, []).append((sc + lw, (*nodes, v), (*es, e)))
-        beams = {v: sorted(items, key=lambda x: -x[0])[:beam] for v, items in nxt.items()}
+                        nxt_beams.setdefault(v, []).append((sc + w, (*nodes, v), (*es, e)))
+        beams = {v: sorted(items, key=lambda x: -x[0])[:beam] for v, items in nxt_beams.items()}
         lpi = math.log(max(float(step_weights[k]), 1e-12))
         for v in wanted & beams.keys():
             done.setdefault(v, []).extend((sc + lpi, nodes, es) for sc, nodes, es in beams[v])
+        if not beams:
+            break
     out: dict[int, list[Evidence]] = {}
+    hl, tl = heads.tolist(), tails.tolist()
     for answer in answers:
         out[answer] = []
         for sc, nodes, es in sorted(done.get(answer, []), key=lambda x: -x[0])[:paths]:
-            steps = [Step(node_ids[heads[e]], relations[int(edge_type[e])], node_ids[tails[e]]) for e in es]
+            steps = [Step(node_ids[hl[e]], relations[int(edge_type[e])], node_ids[tl[e]]) for e in es]
             query, params = path_cypher(steps, [node_ids[n] for n in nodes])
             out[answer].append(Evidence(steps=steps, score=float(math.exp(sc)), cypher=query, params=params))
     return out

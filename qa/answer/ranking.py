@@ -28,6 +28,9 @@ class HeadConfig:
     ranked: how many candidates :class:`qa.types.Prediction` lists in ``ranked``.
     paths_per_answer: evidence paths kept per answer.
     beam: partial paths kept per node and step when searching evidence.
+    depth_tail: retrieval walks only as deep as the model's step mixture ``π`` needs: the smallest
+        depth whose later steps together carry less than this share of ``π`` (read from the question
+        and its topic before retrieval); 0: always the model's ``max_hops``.
     """
 
     cutoff: float = 0.5
@@ -35,6 +38,7 @@ class HeadConfig:
     ranked: int = 50
     paths_per_answer: int = 2
     beam: int = 3
+    depth_tail: float = 0.001
 
 
 def softmax(scores: np.ndarray) -> np.ndarray:

@@ -219,16 +219,18 @@ def build_examples(questions: Sequence[Question], graph: Graph, tokens: TokenEnc
                    texts: Sequence[str] | None = None,
                    retriever: SubgraphRetriever | None = None,
                    token_states: list[np.ndarray] | None = None,
-                   relation_scores: np.ndarray | None = None) -> QAExamples:
+                   relation_scores: np.ndarray | None = None,
+                   hops: Sequence[int] | None = None) -> QAExamples:
     """Token states, subgraphs and gold positions for ``questions`` (cached under ``cache_dir``).
 
     ``topics`` defaults to each question's bracketed topic, ``texts`` to ``q.plain``. Every subgraph
-    reaches ``subgraph.hops`` hops out (the model's ``max_hops``): no question's hop count is read.
+    reaches ``subgraph.hops`` hops out (the model's ``max_hops``), or ``hops[i]`` when given (the depth
+    the answerer read from the model's step mixture): no question's hop count is read from its file.
     A question whose topic is not in the graph gets an empty subgraph (``keep`` false)."""
     topics = [[q.topic] if q.topic else [] for q in questions] if topics is None else topics
     texts = [q.plain for q in questions] if texts is None else texts
     key = _sha(graph.fingerprint, tokens.name, subgraph.__dict__, list(texts), [list(t) for t in topics],
-               [q.answers for q in questions], "latent-hops")
+               [q.answers for q in questions], "latent-hops", *([[int(h) for h in hops]] if hops is not None else []))
     path = Path(cache_dir) / f"examples-{key}.npz" if cache_dir else None
     if path is not None and path.exists():
         z = np.load(path)
@@ -242,9 +244,11 @@ def build_examples(questions: Sequence[Question], graph: Graph, tokens: TokenEnc
         idx = ok[lo:lo + 1024]
         try:
             if relation_scores is not None:  # scored by the caller (one text-model pass for everything)
-                got = [retriever.retrieve(list(topics[i]), relation_scores=relation_scores[i]) for i in idx]
+                got = [retriever.retrieve(list(topics[i]), relation_scores=relation_scores[i],
+                                          hops=None if hops is None else int(hops[i])) for i in idx]
             else:
-                got = retriever.retrieve_batch([list(topics[i]) for i in idx], [texts[i] for i in idx])
+                got = retriever.retrieve_batch([list(topics[i]) for i in idx], [texts[i] for i in idx],
+                                               None if hops is None else [int(hops[i]) for i in idx])
         except NotFound:  # pragma: no cover - filtered above
             continue
         for i, s in zip(idx, got, strict=True):

@@ -152,3 +152,30 @@ def test_training_beats_chance_and_the_checkpoint_answers_with_evidence(tmp_path
     ev = p.answers[0].evidence[0]
     assert ev.params["topic"] == p.topics[0] and ev.cypher.startswith("MATCH p = (n0:Entity {id: $topic})")
     assert ev.steps and 0.0 < ev.score <= 1.0
+
+    # The relation scores of one text-model pass (mean token state outside the topic's name) rank the
+    # relations as the retriever's own second pass over the masked question does.
+    texts, topics = [q.plain for q in val], answerer.topics(val, strip_brackets=False)
+    states = answerer.tokens.states(texts)
+    one = answerer._pooled_without_topics(texts, topics, states)
+    two = np.stack([s.astype(np.float32).mean(0) for s in answerer.tokens.states(
+        [answerer.retriever.scoring_text(t, ts) for t, ts in zip(texts, topics, strict=True)])])
+    scorer = answerer.retriever.relation_scorer
+    agree = np.mean(scorer.from_vectors(one).argmax(1) == scorer.from_vectors(two).argmax(1))
+    assert agree >= 0.75, agree       # 0.84 on this graph; a pooled vector unrelated to the text: ~1/R
+
+    # Retrieval depth comes from the model's step mixture, read before retrieval: all of max_hops with
+    # depth_tail 0; one hop when the mixture puts everything on the first step.
+    import torch
+
+    answerer.head.depth_tail = 0.0
+    assert set(answerer.depths(states, topics)) == {2}
+    with torch.no_grad():
+        last = answerer.model.step_head[-1]
+        last.weight.zero_()
+        last.bias.copy_(torch.tensor([10.0, -10.0]))
+    answerer.head.depth_tail = 0.001
+    assert set(answerer.depths(states, topics)) == {1}
+    shallow = answerer.predict(val)
+    assert all(len(ev.steps) == 1 for p in shallow for a in p.answers for ev in a.evidence)
+    assert any(a.evidence for p in shallow for a in p.answers)

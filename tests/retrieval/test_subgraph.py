@@ -161,6 +161,10 @@ def test_seed_names_are_masked_for_scoring(snap: GraphSnapshot) -> None:
     retriever = SubgraphRetriever(snap, SubgraphConfig(), lambda q: seen.append(q) or np.zeros(5))
     retriever.retrieve(["f3"], "who directed up in 2009, Up?", hops=1)
     assert seen == ["who directed in 2009, ?"]
+    q = "who directed up in 2009, Up? (f3)"
+    spans = retriever.seed_spans(q, ["f3"])
+    assert [q[a:b] for a, b in spans] == ["up", "Up", "f3"]      # what scoring_text takes out, by position
+    assert SubgraphRetriever(snap, SubgraphConfig(mask_seeds=False)).seed_spans(q, ["f3"]) == []
     assert describe_relation("HAS_IMDB_RATING") == "has imdb rating"
 
 
