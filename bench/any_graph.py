@@ -119,7 +119,7 @@ def _lean(report: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in report.items() if k != "by_type"}
 
 
-def run_dataset(key: str, ds: Dataset, args: argparse.Namespace) -> dict[str, Any]:
+def run_dataset(key: str, ds: Dataset, args: argparse.Namespace, previous: dict[str, Any]) -> dict[str, Any]:
     work = Path(args.work) / key
     store = StoreConfig(backend="embedded", path=str(work / "graph"))
     with open_store(store) as s:
@@ -143,17 +143,23 @@ def run_dataset(key: str, ds: Dataset, args: argparse.Namespace) -> dict[str, An
         if model == "templates":    # trained on the seen templates, scored on all questions of the others
             cfg.split = "templates"
             scored = unseen_templates(ds)
-        start = time.perf_counter()
-        report = train(cfg)
-        wall = time.perf_counter() - start
-        log(f"[{key}] {model}: {report.steps} steps, {report.train_seconds / 60:.1f} min training, "
-            f"{wall / 60:.1f} min in all; validation Hits@1 {report.validation['hits@1']:.4f}")
+        before = previous.get(model, {}).get("train")
+        if args.reuse and before and (folder / "model.safetensors").exists():
+            trained = before                  # score the checkpoint of an earlier run again (answerer changes)
+            log(f"[{key}] {model}: reusing the checkpoint in {folder}")
+        else:
+            start = time.perf_counter()
+            report = train(cfg)
+            wall = time.perf_counter() - start
+            log(f"[{key}] {model}: {report.steps} steps, {report.train_seconds / 60:.1f} min training, "
+                f"{wall / 60:.1f} min in all; validation Hits@1 {report.validation['hits@1']:.4f}")
+            trained = {"steps": report.steps, "best_step": report.best_step,
+                       "train_seconds": round(report.train_seconds, 1),
+                       "prepare_seconds": round(report.prepare_seconds, 1), "wall_seconds": round(wall, 1),
+                       "train_questions": report.train_questions, "validation": report.validation}
         answerer = load_answerer(folder)
         answerer.predict(scored[:4], strip_brackets=True)       # warm up (linker index, NER)
-        out[model] = {"train": {"steps": report.steps, "best_step": report.best_step,
-                                "train_seconds": round(report.train_seconds, 1),
-                                "prepare_seconds": round(report.prepare_seconds, 1), "wall_seconds": round(wall, 1),
-                                "train_questions": report.train_questions, "validation": report.validation},
+        out[model] = {"train": trained,
                       "scored_questions": len(scored),
                       **score(model, answerer, scored, answerer.graph.snapshot.index_of, args.latency)}
         log(f"[{key}] {model}: as typed Hits@1 {out[model]['typed']['overall']['hits@1']:.4f}")
@@ -201,6 +207,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
     ap.add_argument("--work", default=".kgqa/bench/any_graph", help="stores, caches and checkpoints")
     ap.add_argument("--out", default="bench/results/any_graph.json")
+    ap.add_argument("--reuse", action="store_true",
+                    help="score the checkpoints of an earlier run again, no training (after an answerer change)")
     ap.add_argument("--speed-only", action="store_true",
                     help="time the trained supervised checkpoints only (no training): p50 alone, q/s batched")
     args = ap.parse_args()
@@ -214,7 +222,7 @@ def main() -> None:
     for key in [d for d in args.datasets.split(",") if d]:
         if key not in DATASETS:
             raise SystemExit(f"unknown dataset {key!r}; choose from {', '.join(DATASETS)}")
-        results[key] = {**results.get(key, {}), **run_dataset(key, DATASETS[key], args)}
+        results[key] = {**results.get(key, {}), **run_dataset(key, DATASETS[key], args, results.get(key, {}))}
     if out_path.exists():      # another run (other datasets) may have written since this one started
         results = {**json.loads(out_path.read_text()).get("results", {}),
                    **{k: v for k, v in results.items() if k in args.datasets.split(",")}}

@@ -115,3 +115,17 @@ def test_the_command_line_starts_without_the_learning_stack() -> None:
             "print(sorted(m for m in ('torch', 'transformers', 'torch_geometric') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]" and "Warning" not in out.stderr, out.stdout + out.stderr
+
+
+def test_importing_the_whole_model_stack_prints_nothing() -> None:
+    """No library warning a user cannot act on (torch-geometric's torch.jit.script notice) on import."""
+    pytest.importorskip("torch_geometric")
+    import subprocess
+    import sys
+
+    code = ("import qa.answer.answerer, qa.train.qa, encoders.gnn, encoders.kge, encoders.sampling, "
+            "retrieval.subgraph, qa.cli")
+    out = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == "", out.stderr
