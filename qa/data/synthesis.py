@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -72,6 +72,8 @@ class SynthesisConfig:
             end at have that hop (0: every extension that exists). Drops paths that exist only through a
             few odd nodes (one node standing for two kinds of thing) without dropping rare relations.
         templates: template ids that may be used (default all of :data:`TEMPLATES`).
+        synonym_rate: with ``synonyms`` given to :func:`synthesise`, the share of questions whose role
+            nouns are said with another word (:func:`qa.data.synonyms.role_synonyms`).
         seed: the random seed; the same seed and graph give the same questions.
     """
 
@@ -83,6 +85,7 @@ class SynthesisConfig:
     max_frontier: int = 2000
     min_support: float = 0.02
     templates: tuple[str, ...] = TEMPLATES
+    synonym_rate: float = 0.5
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -402,11 +405,18 @@ def _topic_ok(snapshot: GraphSnapshot) -> np.ndarray:
                                                                                    strict=True)], dtype=bool)
 
 
-def synthesise(snapshot: GraphSnapshot, config: SynthesisConfig | None = None, **overrides: Any) -> list[Question]:
+def role_nouns(snapshot: GraphSnapshot) -> list[str]:
+    """The nouns the questions use for the graph's relations (both directions), for :mod:`qa.data.synonyms`."""
+    return sorted({r.noun for r in _Graph.build(snapshot).roles.values() if r.noun})
+
+
+def synthesise(snapshot: GraphSnapshot, config: SynthesisConfig | None = None,
+               synonyms: Mapping[str, Sequence[str]] | None = None, **overrides: Any) -> list[Question]:
     """Questions with answer sets from ``snapshot``'s relation paths (see the module docstring).
 
     ``config`` fields may be given as keywords instead (``synthesise(snap, max_hops=2, seed=1)``).
-    Questions come grouped by path (shortest paths first), topics in sampled order.
+    Questions come grouped by path (shortest paths first), topics in sampled order. ``synonyms`` (role
+    noun -> other words) says a ``config.synonym_rate`` share of the questions with other words.
     """
     cfg = replace(config or SynthesisConfig(), **overrides)
     rng = np.random.default_rng(cfg.seed)
@@ -440,6 +450,11 @@ def synthesise(snapshot: GraphSnapshot, config: SynthesisConfig | None = None, *
                                                                                  rank[texts[i][0]]))]
             ids = tuple(snapshot.node_ids[i] for i in answers)
             for tpl, text in texts[:cfg.phrasings]:
+                if (synonyms and cfg.synonym_rate > 0 and any(r.noun in synonyms for r in rs)
+                        and rng.random() < cfg.synonym_rate):
+                    said = [replace(r, noun=str(rng.choice(list(synonyms[r.noun])))) if r.noun in synonyms else r
+                            for r in rs]
+                    text = render(tpl, said, topic) or text
                 usage[tpl] += 1
                 out.append(Question(text, ids, topic, None, f"synth:{name}",
                                     {"path": extra_path, "template": tpl}))

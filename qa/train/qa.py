@@ -71,6 +71,8 @@ class TrainConfig:
         (:mod:`qa.data.synthesis`) added to the training questions; with no question files at all,
         training is zero-shot on these alone (then ``0`` means the default ``ZERO_SHOT`` count).
     synth_holdout: synthesis template ids kept out of training (to measure unseen phrasings).
+    synonyms: other words per relation noun that the synthesised questions may use instead of the
+        relation's own (found by the sentence encoder, :mod:`qa.data.synonyms`; 0: none).
     device, threads, seed: where and how to run (``threads``: torch CPU threads; 1 is much faster than 2 on a
         busy machine).
     """
@@ -99,6 +101,7 @@ class TrainConfig:
     budget_minutes: float | None = 40.0
     synthesise: int = 0
     synth_holdout: list[str] = field(default_factory=list)
+    synonyms: int = 3
     device: str | None = None
     threads: int | None = 1
     seed: int = 0
@@ -256,11 +259,16 @@ def _size_batches(ex: QAExamples, idx: list[int], batch_size: int) -> list[list[
 ZERO_SHOT = 20_000
 
 
-def synthesised(config: TrainConfig, snapshot: GraphSnapshot) -> list[Question]:
+SYNONYMS_FILE = "synonyms.json"
+
+
+def synthesised(config: TrainConfig, snapshot: GraphSnapshot, encoder: Any = None) -> list[Question]:
     """``config.synthesise`` questions made from the graph (:func:`qa.data.synthesis.synthesise`), their
     topics as entity ids, the templates of ``config.synth_holdout`` left out. The count is reached by
-    sampling topics per relation path, with a share per hop count."""
-    from qa.data.synthesis import TEMPLATES, SynthesisConfig, relation_paths, synthesise
+    sampling topics per relation path, with a share per hop count. With ``encoder`` (the sentence
+    encoder) and ``config.synonyms``, some questions name relations with other words it finds."""
+    from qa.data.synonyms import role_synonyms
+    from qa.data.synthesis import TEMPLATES, SynthesisConfig, relation_paths, role_nouns, synthesise
 
     want = config.synthesise or (ZERO_SHOT if not config.questions else 0)
     if not want:
@@ -271,7 +279,13 @@ def synthesised(config: TrainConfig, snapshot: GraphSnapshot) -> list[Question]:
     # an equal share of the questions per hop count, spread evenly over that count's paths
     counts = Counter(len(p) for p in relation_paths(snapshot, k, min_support=syn.min_support, seed=config.seed))
     per_path = tuple(max(1, math.ceil(want / (k * syn.phrasings * max(1, counts[h])))) for h in range(1, k + 1))
-    qs = synthesise(snapshot, replace(syn, per_path=per_path))
+    words = (role_synonyms(role_nouns(snapshot), encoder, snapshot.names, per_noun=config.synonyms)
+             if encoder is not None and config.synonyms > 0 else {})
+    if words:       # beside the model, for the user to read which words training taught it
+        out = Path(config.output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / SYNONYMS_FILE).write_text(json.dumps(words, indent=1) + "\n", encoding="utf-8")
+    qs = synthesise(snapshot, replace(syn, per_path=per_path), synonyms=words)
     random.Random(config.seed).shuffle(qs)
     by_name: dict[str, str] = {}
     for node_id, name in zip(snapshot.node_ids, snapshot.names, strict=True):
@@ -279,13 +293,13 @@ def synthesised(config: TrainConfig, snapshot: GraphSnapshot) -> list[Question]:
     return [replace(q, topic=by_name.get(q.topic or "", q.topic)) for q in qs[:want]]
 
 
-def split_questions(config: TrainConfig, snapshot: GraphSnapshot | None = None
+def split_questions(config: TrainConfig, snapshot: GraphSnapshot | None = None, encoder: Any = None
                     ) -> tuple[list[Question], list[Question], list[Question]]:
     """(train, validation, test) by ``config.split`` (test is empty for the validation protocol), with the
     synthesised questions (when ``snapshot`` is given) split like a question file."""
     train, val, test = [], [], []
     if snapshot is not None:
-        tr, va = split_validation(synthesised(config, snapshot))
+        tr, va = split_validation(synthesised(config, snapshot, encoder))
         train += tr
         val += va
     for path in config.questions:
@@ -343,7 +357,7 @@ def prepare(config: TrainConfig) -> tuple[Graph, TokenEncoder, list[QAExamples]]
     tokens = TokenEncoder(text_cfg)
     graph = load_graph(config.kb if config.store is None else None, config.store_config(), config.cache_dir,
                        config.text_cache_dir, tokens.encoder)
-    parts = split_questions(config, graph.snapshot)
+    parts = split_questions(config, graph.snapshot, tokens.encoder)
     exs = [build_examples(p, graph, tokens, config.subgraph(), config.cache_dir) if p else None for p in parts]
     return graph, tokens, exs  # type: ignore[return-value]
 
