@@ -7,6 +7,7 @@ by hop count and by template, and ``--n`` questions drawn at random with their a
 writes the same as JSON.
 
     python bench/synth_sample.py --kb ../shared/data/metaqa/kb.txt [--per-path 10 | 200,20,5] [--n 15] [--out FILE]
+                                 [--synonyms 3]
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ def main() -> None:
     ap.add_argument("--phrasings", type=int, default=SynthesisConfig.phrasings)
     ap.add_argument("--max-answers", type=int, default=SynthesisConfig.max_answers)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--synonyms", type=int, default=0,
+                    help="other words per relation noun, found by the sentence encoder (kgqa train uses 3)")
     ap.add_argument("--n", type=int, default=15, help="questions to print")
     ap.add_argument("--out", default="", help="write the numbers and the sample as JSON here")
     args = ap.parse_args()
@@ -72,14 +75,24 @@ def main() -> None:
     config = SynthesisConfig(max_hops=args.max_hops, per_path=per_path[0] if len(per_path) == 1 else per_path,
                              paths=args.paths,
                              phrasings=args.phrasings, max_answers=args.max_answers, seed=args.seed)
+    words: dict[str, tuple[str, ...]] = {}
+    if args.synonyms:
+        from encoders.text import TextEncoder, TextEncoderConfig
+        from qa.data.synonyms import role_synonyms
+        from qa.data.synthesis import role_nouns
+
+        words = role_synonyms(role_nouns(snapshot), TextEncoder(TextEncoderConfig()), snapshot.names,
+                              per_noun=args.synonyms)
     start = time.perf_counter()
-    questions = synthesise(snapshot, config)
+    questions = synthesise(snapshot, config, synonyms=words)
     synth_s = time.perf_counter() - start
 
     hops = Counter(q.extra["path"].count("/") + 1 for q in questions)
     paths = Counter(q.extra["path"].count("/") + 1 for q in {q.source: q for q in questions}.values())
     templates = Counter(q.extra["template"] for q in questions)
     print(f"{args.kb}: {snapshot!r}, loaded in {load_s:.2f} s")
+    if words:
+        print("other words: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in words.items()))
     print(f"synthesised {len(questions):,} questions over {sum(paths.values()):,} relation paths in {synth_s:.2f} s\n")
     print("| hops | paths | questions |\n|---:|---:|---:|")
     for k in sorted(hops):
@@ -98,7 +111,7 @@ def main() -> None:
             "relations": snapshot.num_relations, "config": {k: v for k, v in vars(config).items()},
             "load_s": round(load_s, 3), "synthesise_s": round(synth_s, 3), "questions": len(questions),
             "paths_by_hops": dict(sorted(paths.items())), "questions_by_hops": dict(sorted(hops.items())),
-            "questions_by_template": dict(templates),
+            "questions_by_template": dict(templates), "synonyms": words,
             "sample": [{"text": q.text, "answers": list(q.answers), "path": q.extra["path"],
                         "template": q.extra["template"]} for q in sample]}, indent=1, ensure_ascii=False))
 
