@@ -260,6 +260,7 @@ ZERO_SHOT = 20_000
 
 
 SYNONYMS_FILE = "synonyms.json"
+SYNTH_SOURCE = "synth:"       # the ``source`` of every synthesised question (qa.data.synthesis)
 
 
 def synthesised(config: TrainConfig, snapshot: GraphSnapshot, encoder: Any = None) -> list[Question]:
@@ -336,13 +337,21 @@ def _plot(records: list[dict[str, Any]], path: Path) -> None:
 
 def fit_linker(graph: Graph, questions: list[Question], out: Path) -> str:
     """Fit the entity linker's prior on the training questions' [brackets] and save it beside the model
-    (:data:`LINKER_PRIOR`), where :func:`qa.answer.answerer.load_answerer` finds it; returns its summary."""
+    (:data:`LINKER_PRIOR`), where :func:`qa.answer.answerer.load_answerer` finds it; returns its summary.
+
+    Only questions a person wrote count: synthesised ones (``source`` ``synth:...``) put every topic in
+    the few places their templates do, and a prior fitted on them misses the topics of typed questions
+    (MetaQA zero-shot: 78% of topics found with it, 99.8% with the untrained linker). With no such
+    question there is no prior (an earlier one in ``out`` is removed): the untrained linker links a
+    mention typed as a whole entity name or id."""
     from kg.linking import Linker
     from kg.linking.questions import parse_question
     from kg.store import open_store
 
-    marked = [parse_question(q.text, q.source) for q in questions if q.topic]
+    marked = [parse_question(q.text, q.source) for q in questions
+              if q.topic and not q.source.startswith(SYNTH_SOURCE)]
     if not marked:
+        (out / LINKER_PRIOR).unlink(missing_ok=True)
         return ""
     with open_store(graph.store, read_only=True) as store:
         linker = Linker.from_store(store, cache_dir=graph.linker_cache)
