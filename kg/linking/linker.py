@@ -400,8 +400,8 @@ class Linker:
             chosen = cands[0].entity_id if score >= cfg.nil_threshold else None
             mentions.append(Mention(start, end, tokens.text[start:end], label, cands, chosen, score))
         if not self.prior.trained and not any(m.entity_id for m in mentions):
-            exact = {(spans[s].i, spans[s].j) for s in per_span if spans[s].source == "exact"}
-            self._link_longest_exact(mentions, exact, tokens)
+            exact = [(s, per_span[s][:cfg.max_candidates]) for s in per_span if spans[s].source == "exact"]
+            self._link_longest_exact(mentions, exact, spans, mention_p, tokens, state.ner)
         mentions.sort(key=lambda m: m.start)
         ranked: dict[str, Candidate] = {}
         for cands in per_span.values():
@@ -412,17 +412,25 @@ class Linker:
                           state.fuzzy, state.ner is not None)
 
     @staticmethod
-    def _link_longest_exact(mentions: list[Mention], exact: set[tuple[int, int]], tokens: Any) -> None:
+    def _link_longest_exact(mentions: list[Mention], exact: list[tuple[int, list[Candidate]]], spans: Any,
+                            mention_p: np.ndarray, tokens: Any, ner: dict[tuple[int, int], str] | None) -> None:
         """With no prior, a text whose mentions all fell under the threshold still links the longest
-        mention typed exactly as a whole entity name or id is stored (``alice_betty_stern``; case
+        span typed exactly as a whole entity name or id is stored (``alice_betty_stern``; case
         included, so a lower-case common word such as "up" for the film *Up* is not): a user's own
-        graph gets its topics found before any question trained the linker."""
-        spans = {tokens.char_span(i, j) for i, j in exact}
-        verbatim = [(m, c) for m in mentions if (m.start, m.end) in spans
-                    for c in m.candidates[:1] if m.text in (c.entity_id, c.name)]
-        if verbatim:
-            m, c = max(verbatim, key=lambda mc: (mc[0].end - mc[0].start, mc[0].score))
-            m.entity_id = c.entity_id
+        graph gets its topics found before any question trained the linker. The span may lie inside a
+        longer mention that won the overlap ("of richard_i_of_england 's"): that mention gives way."""
+        verbatim = []
+        for s, cands in exact:
+            start, end = tokens.char_span(spans[s].i, spans[s].j)
+            text = tokens.text[start:end]
+            if cands and text in (cands[0].entity_id, cands[0].name):
+                verbatim.append((end - start, float(mention_p[s]), start, end, text, cands))
+        if not verbatim:
+            return
+        _, p, start, end, text, cands = max(verbatim, key=lambda v: (v[0], v[1], -v[2]))
+        mentions[:] = [m for m in mentions if m.end <= start or end <= m.start]
+        label = ner.get((start, end)) if ner else None
+        mentions.append(Mention(start, end, text, label, cands, cands[0].entity_id, round(p, 4)))
 
     # -- training ------------------------------------------------------------------------------
     def fit(self, questions: Iterable[LabeledQuestion] | str | Path) -> FitReport:
