@@ -51,6 +51,9 @@ Kind = Literal["noun", "passive", "inverse", "verb_out", "verb_in"]
 Step = tuple[int, bool]              # (relation index, forward?)
 Path = tuple[Step, ...]
 
+SOURCE_PREFIX = "synth:"
+"""The start of every synthesised question's ``source`` (``synth:REL>/<REL``): how training tells them apart."""
+
 TEMPLATES: tuple[str, ...] = ("what_is", "which_is", "tell_me", "possessive", "keyword", "which_has", "passive",
                               "by_what", "active")
 """Template ids, in the order :func:`synthesise` prefers them on ties. See :func:`render`."""
@@ -456,7 +459,7 @@ def synthesise(snapshot: GraphSnapshot, config: SynthesisConfig | None = None,
                             for r in rs]
                     text = render(tpl, said, topic) or text
                 usage[tpl] += 1
-                out.append(Question(text, ids, topic, None, f"synth:{name}",
+                out.append(Question(text, ids, topic, None, f"{SOURCE_PREFIX}{name}",
                                     {"path": extra_path, "template": tpl}))
             accepted += 1
             if accepted >= want:

@@ -260,7 +260,6 @@ ZERO_SHOT = 20_000
 
 
 SYNONYMS_FILE = "synonyms.json"
-SYNTH_SOURCE = "synth:"       # the ``source`` of every synthesised question (qa.data.synthesis)
 
 
 def synthesised(config: TrainConfig, snapshot: GraphSnapshot, encoder: Any = None) -> list[Question]:
@@ -347,9 +346,10 @@ def fit_linker(graph: Graph, questions: list[Question], out: Path) -> str:
     from kg.linking import Linker
     from kg.linking.questions import parse_question
     from kg.store import open_store
+    from qa.data.synthesis import SOURCE_PREFIX
 
     marked = [parse_question(q.text, q.source) for q in questions
-              if q.topic and not q.source.startswith(SYNTH_SOURCE)]
+              if q.topic and not q.source.startswith(SOURCE_PREFIX)]
     if not marked:
         (out / LINKER_PRIOR).unlink(missing_ok=True)
         return ""
