@@ -27,11 +27,11 @@ import pytest
 from kg.errors import StoreUnavailable
 from kg.store.base import GraphStore
 from kg.store.embedded import EmbeddedStore
+from qa.resources import SAMPLE_GRAPH as SAMPLE  # noqa: F401 (the bundled sample graph, for the tests)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 METAQA = SHARED / "data" / "metaqa"
-SAMPLE = ROOT / "data" / "sample" / "metaqa_sample.txt"
 
 NEO4J_URI = os.environ.get("NEO4J_URI", "bolt://127.0.0.1:7688")
 NEO4J_USER = os.environ.get("NEO4J_USER", "neo4j")

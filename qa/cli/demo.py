@@ -2,10 +2,11 @@
 
 :func:`run_demo` is its QA part: train the fusion model on the sample graph in a few minutes on the CPU, then ask.
 
-The sample graph (``data/sample/metaqa_sample.txt``, 5k MetaQA triples) comes with the MetaQA dev
-questions whose topic and answers all lie in it (``data/sample/questions/N-hop/qa_dev.txt``, 1,082
-questions, CC BY 3.0 like the graph; :func:`sample_questions` rebuilt them). Training reads the graph
-from the store the demo ingested it into and uses ``configs/sample.json`` (a small model)::
+The sample graph (``qa/resources/sample/metaqa_sample.txt``, package data, 5k MetaQA triples) comes with
+the MetaQA dev questions whose topic and answers all lie in it (``sample/questions/N-hop/qa_dev.txt`` beside
+it, 1,082 questions, CC BY 3.0 like the graph; :func:`sample_questions` rebuilt them). Training reads the
+graph from the store the demo ingested it into and uses the bundled config ``sample``
+(``qa/resources/configs/sample.json``, a small model)::
 
     report, asked, predictions, answerer = run_demo(StoreConfig(path=".kgqa/demo"), "runs/qa/demo")
     for q, p in zip(asked, predictions): print(q.text, [a.name for a in p.answers], q.answers)
@@ -13,6 +14,7 @@ from the store the demo ingested it into and uses ``configs/sample.json`` (a sma
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,15 +25,14 @@ from kg.config import StoreConfig
 from kg.errors import ConfigError
 from qa.cli.base import Context, _fail_cleanly, _model_dir, render_prediction, table
 from qa.data.questions import Question, load_questions, question_from_text, split_validation
+from qa.resources import SAMPLE_GRAPH, SAMPLE_QUESTIONS, config_path
 from qa.types import Prediction
 
 if TYPE_CHECKING:
     from qa.train.qa import TrainReport
 
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = ROOT / "data" / "sample" / "metaqa_sample.txt"
-SAMPLE_QUESTIONS = [ROOT / "data" / "sample" / "questions" / f"{h}-hop" / "qa_dev.txt" for h in (1, 2, 3)]
-CONFIG = ROOT / "configs" / "sample.json"
+SAMPLE = SAMPLE_GRAPH
+CONFIG = config_path("sample")
 
 
 def sample_questions(graph_file: str | Path, metaqa_dir: str | Path, out_dir: str | Path) -> list[str]:
@@ -91,7 +92,7 @@ def run_demo(store: StoreConfig, output_dir: str | Path, per_hop: int = 1, budge
 @click.option("--qa/--no-qa", "with_qa", default=True, show_default=True,
               help="Also train the QA model on the sample (a few minutes on the CPU) and ask it questions.")
 @click.option("--budget-minutes", type=click.FloatRange(min=0.1), default=None,
-              help="Training budget (default: configs/sample.json's).")
+              help="Training budget (default: the bundled sample config's).")
 @click.pass_obj
 @_fail_cleanly
 def demo(obj: Context, source: Path, with_qa: bool, budget_minutes: float | None) -> None:
@@ -115,10 +116,10 @@ def demo(obj: Context, source: Path, with_qa: bool, budget_minutes: float | None
         result = store.cypher(query, {"actor": "Tom Hanks"})
         click.echo(table(result.columns, result.rows))
     if with_qa:
-        
         out = _model_dir(obj.config, "qa")
-        click.echo(f"\nTraining the KG-fused QA model on the sample's questions (configs/sample.json) -> {out}")
-        rep, asked, preds, answerer = run_demo(obj.config, out, budget_minutes=budget_minutes)
+        click.echo(f"\nTraining the KG-fused QA model on the sample's questions (bundled config 'sample') -> {out}")
+        rep, asked, preds, answerer = run_demo(obj.config, out, budget_minutes=budget_minutes,
+                                                progress=sys.stderr.isatty())
         v = rep.validation
         click.echo(f"trained {rep.steps:,} steps in {rep.train_seconds:.0f} s; validation Hits@1 "
                    + ", ".join(f"{k.split('/')[1]} {100 * v[k]:.1f}%" for k in sorted(v) if k.startswith("hits@1/")))

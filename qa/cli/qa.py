@@ -15,11 +15,24 @@ import click
 
 from kg.errors import ConfigError
 from qa.cli.base import MODEL_HELP, Context, _fail_cleanly, _model_dir, render_prediction
+from qa.resources import bundled_configs, config_path
+
+
+def _config_file(arg: str | None) -> Path | None:
+    """The training config a user named: a JSON file's path, or the name of a bundled one (``sample``)."""
+    if arg is None:
+        return None
+    path = Path(arg)
+    if path.is_file():
+        return path
+    if path.suffix == ".json" or path.name != arg:
+        raise ConfigError(f"config file {arg} not found (a path, or a bundled config: "
+                          f"{', '.join(bundled_configs())})")
+    return config_path(arg)
 
 
 @click.command("train")
-@click.argument("config_file", metavar="[CONFIG]", required=False,
-                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("config_file", metavar="[CONFIG]", required=False)
 @click.option("--kb", "kb", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="The graph: a triples or RDF file, ingested into the store first (idempotent). "
                    "Default: the config's kb, else the store as it is.")
@@ -44,7 +57,7 @@ from qa.cli.base import MODEL_HELP, Context, _fail_cleanly, _model_dir, render_p
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_obj
 @_fail_cleanly
-def train_command(obj: Context, config_file: Path | None, kb: Path | None, question_files: tuple[Path, ...],
+def train_command(obj: Context, config_file: str | None, kb: Path | None, question_files: tuple[Path, ...],
                   synth: int | None, out_dir: Path | None, budget_minutes: float | None, max_steps: int | None,
                   mode: str | None, split: str | None, limit: int | None, no_ingest: bool, as_json: bool) -> None:
     """Train the KG-fused QA model: ingest the graph, fit the linker, train, save.
@@ -53,6 +66,7 @@ def train_command(obj: Context, config_file: Path | None, kb: Path | None, quest
     kgqa train --kb kb.txt --questions train.txt            no config needed
     kgqa train --kb kb.txt                                    zero-shot: questions synthesised from the graph
     kgqa train configs/metaqa.json                            a JSON config (paths relative to it)
+    kgqa train sample                                         a bundled config: the sample graph and questions
 
     The kb is ingested into the store first; training then reads the graph from the store. The
     entity linker's prior is fitted on the training questions' [brackets] and saved beside the
@@ -62,8 +76,9 @@ def train_command(obj: Context, config_file: Path | None, kb: Path | None, quest
     from kg.ingest import ingest
     from qa.train.qa import TrainConfig, train
 
-    cfg = TrainConfig.load(config_file) if config_file else TrainConfig()
-    explicit_out = config_file is not None and "output_dir" in json.loads(config_file.read_text())
+    config = _config_file(config_file)
+    cfg = TrainConfig.load(config) if config else TrainConfig()
+    explicit_out = config is not None and "output_dir" in json.loads(config.read_text(encoding="utf-8"))
     cfg.output_dir = str(out_dir or (cfg.output_dir if explicit_out else _model_dir(obj.config, "qa")))
     if kb is not None:
         cfg.kb = str(kb)

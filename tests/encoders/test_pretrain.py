@@ -18,9 +18,7 @@ from encoders.pretrain import PretrainConfig, export_triples, pretrain, resolve_
 from encoders.ranking import TripleFilter, evaluate, filtered_rank, filtered_ranks
 from kg.errors import ConfigError, NotFound
 from kg.store.base import GraphExport, build_export
-
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = ROOT / "data" / "sample" / "metaqa_sample.txt"
+from qa.resources import SAMPLE_GRAPH as SAMPLE
 
 
 def club_graph(groups: int = 4, size: int = 6) -> GraphExport:

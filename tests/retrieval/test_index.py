@@ -11,6 +11,7 @@ import pytest
 
 from kg.errors import ConfigError
 from kg.names import describe_relation
+from qa.resources import SAMPLE_GRAPH as SAMPLE
 from retrieval.catalog import (
     GraphIndexes,
     build_graph_indexes,
@@ -19,8 +20,6 @@ from retrieval.catalog import (
     verbalise_fact,
 )
 from retrieval.index import IndexConfig, VectorIndex, faiss_has_gpu
-
-SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample" / "metaqa_sample.txt"
 
 
 def random_set(n: int = 2000, d: int = 32, seed: int = 0) -> np.ndarray:

@@ -11,11 +11,9 @@ import pytest
 from kg.errors import ConfigError, NotFound
 from kg.names import describe_relation
 from kg.store.base import GraphExport, build_export
+from qa.resources import SAMPLE_GRAPH as SAMPLE
 from retrieval.snapshot import GraphSnapshot
 from retrieval.subgraph import Subgraph, SubgraphConfig, SubgraphRetriever
-
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = ROOT / "data" / "sample" / "metaqa_sample.txt"
 
 NODES = [("f1", "Heat"), ("f2", "Ronin"), ("f3", "Up"), ("d1", "Michael Mann"), ("d2", "Pete Docter"),
          ("a1", "Al Pacino"), ("a2", "Jean Reno"), ("g", "Drama"), ("w1", "Mann the Writer"), ("y1", "1995")]
