@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The whole test suite: set up, start the tests' own Neo4j (tools/neo4j) when Java 25 is here, run pytest.
+# The whole test suite: set up, start the tests' own Neo4j (tools/neo4j) when Java 17+ is here, run pytest.
 #   scripts/test.sh [PYTEST ARGS...]
 # The tests' Neo4j has its own home and port (NEO4J_TEST_HOME, default $TMPDIR/kgqa-neo4j-test;
 # NEO4J_TEST_PORT, default 7688) and the tests connect only to it: a server someone else started,
 # on that port or on Neo4j's usual 7687, is never reused (and the tests refuse to clear a database
-# they did not create, see tests/conftest.py). Without Java 25 the Neo4j tests skip with one line
+# they did not create, see tests/conftest.py). Without Java 17+ the Neo4j tests skip with one line
 # saying how to enable them; with CI=true they must run, so a Neo4j that cannot start fails the run.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -25,7 +25,7 @@ if kgqa_neo4j_java_home >/dev/null 2>&1 && command -v mvn >/dev/null; then
     echo "$out"
     case "$out" in already\ running*) ;; *) started=1 ;; esac
 elif [ "${CI:-}" = "true" ]; then
-    echo "CI needs Java 25 and Maven to run the Neo4j tests; none found" >&2
+    echo "CI needs Java (17+, or 25 for the current Neo4j) and Maven to run the Neo4j tests; none found" >&2
     exit 1
 fi
 

@@ -3,7 +3,7 @@
 A :class:`NameEncoder` turns strings into L2-normalised vectors whose inner product
 says how alike two names are. The default, :class:`CharNgramEncoder`, is a
 character n-gram TF-IDF with the hashing trick: robust to typos and partial
-names, no model to download. A sentence encoder (a later stage) plugs in by
+names, no model to download. Another encoder (a sentence encoder, say) plugs in by
 implementing :meth:`NameEncoder.encode` and registering a name in :data:`ENCODERS`.
 """
 

@@ -32,7 +32,7 @@ jvm_opts=(-Xms"$heap" -Xmx"$heap" -XX:+UseG1GC -XX:-OmitStackTraceInFastThrow -X
     -Djdk.nio.maxCachedBufferSize=1024 -Dio.netty.tryReflectionSetAccessible=true -Dlog4j2.disable.jmx=true
     --add-opens=java.base/java.nio=ALL-UNNAMED --add-opens=java.base/java.io=ALL-UNNAMED
     --add-opens=java.base/sun.nio.ch=ALL-UNNAMED --enable-native-access=ALL-UNNAMED
-    --sun-misc-unsafe-memory-access=allow --add-modules=jdk.incubator.vector)
+    --add-modules=jdk.incubator.vector $(kgqa_neo4j_new_jdk_flags "$JAVA_HOME"))
 # shellcheck disable=SC2206  # word-splitting of extra options is intended
 jvm_opts+=(${NEO4J_JAVA_OPTS:-})
 
