@@ -38,7 +38,7 @@ NEO4J_USER = os.environ.get("NEO4J_USER", "neo4j")
 NEO4J_PASSWORD = os.environ.get("NEO4J_PASSWORD", "kgqa-test-password")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 ENABLE_HINT = ("run scripts/test.sh, or start a test server with tools/neo4j/start.sh --home "
-               "/tmp/kgqa-neo4j-test --port 7688 (needs Java 25 and Maven)")
+               "/tmp/kgqa-neo4j-test --port 7688 (needs Java 17+ and Maven)")
 #: Name of the schema index that marks a Neo4j database as the tests' own (see the module docstring).
 TEST_MARKER = "kgqa_test_marker"
 # On kgqa's own label and a property no entity has: a new label would show in db.labels().

@@ -4,11 +4,12 @@ No Java, no Docker, no server: ``EmbeddedStore("data/graph")`` opens (or creates
 ``data/graph/graph.lbug``. One process at a time may open a store for writing;
 another process gets :class:`~kg.errors.StoreUnavailable` saying which holds it.
 
-Schema: one node table ``Entity(id PK, name, aliases, labels, keys, props)`` and
-one relationship table per relationship type, created the first time a type is
-written, so ``MATCH (m)-[:DIRECTED_BY]->(p)`` works as in Neo4j. Node and edge
-properties are kept as a JSON string (``props``) since the database has a fixed
-schema.
+Schema: one node table ``Entity(id PK, name, aliases, labels, keys, ...)`` and
+one relationship table per relationship type (``sources, ...``), created the first time a type is
+written, so ``MATCH (m)-[:DIRECTED_BY]->(p)`` works as in Neo4j. Each property key is a typed column
+of its table, added when first written (:mod:`kg.store.columns`), so ``m.year > 2000`` and
+``r.since >= 2010`` work as in Neo4j too. A store written before typed columns (every property in one
+JSON text column ``props``) is converted when it is first opened for writing.
 
 Writes: a batch runs in one transaction (a batch of more than
 ``TYPES_PER_TRANSACTION`` relation types, in one per group of types). Entities new to the store and relations
@@ -24,7 +25,6 @@ import json
 import os
 import re
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -48,15 +48,25 @@ from kg.store.base import (
     merge_stored,
     plan_write,
 )
+from kg.store.columns import (
+    LEGACY_PROPS,
+    NODE_ROWS,
+    PropertyColumns,
+    arrow_type,
+    edge_rows,
+    quote,
+    rewrite_column,
+)
 from kg.store.sandbox import DEFAULT_LIMITS, SandboxLimits, collect_rows, precheck, run_isolated
 from kg.store.traverse import bfs_edges
 
 DB_FILE = "graph.lbug"
 _NODE_DDL = (
     "CREATE NODE TABLE IF NOT EXISTS Entity(id STRING PRIMARY KEY, name STRING, aliases STRING[], "
-    "labels STRING[], keys STRING[], props STRING)"
+    "labels STRING[], keys STRING[])"
 )
-_NODE_COLS = "n.id, n.name, n.aliases, n.labels, n.keys, n.props"
+NODE_FIXED = ("id", "name", "aliases", "labels", "keys")
+EDGE_FIXED = ("sources",)
 # Below this many new rows a batch is written with CREATE, not COPY: each COPY into a large table kept
 # ~16 MB of the process's memory (the MetaQA graph; 20 COPYs of 5 nodes: +316 MB, 20 CREATEs: +0.1 MB),
 # which a text ingest, one small batch per document, ran into by the thousand.
@@ -111,6 +121,10 @@ class EmbeddedStore(GraphStore):
         if not read_only:
             self._conn.execute(_NODE_DDL)
         self._rel_tables = set(self._list_rel_tables())
+        self._node_props = PropertyColumns(self._run, "Entity", NODE_FIXED, NODE_ROWS, self._schema_changed)
+        self._edge_props: dict[str, PropertyColumns] = {}
+        if not read_only:
+            self._convert_json_props()
 
     # -- helpers ---------------------------------------------------------------------------
     def _run(self, query: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
@@ -124,10 +138,60 @@ class EmbeddedStore(GraphStore):
     def _ensure_rel_table(self, rel: str) -> None:
         if rel not in self._rel_tables:
             check_identifier(rel)
-            self._conn.execute(
-                f"CREATE REL TABLE IF NOT EXISTS `{rel}`(FROM Entity TO Entity, sources STRING, props STRING)"
-            )
+            self._conn.execute(f"CREATE REL TABLE IF NOT EXISTS `{rel}`(FROM Entity TO Entity, sources STRING[])")
             self._rel_tables.add(rel)
+
+    def _schema_changed(self) -> None:
+        self._trim_statement_cache(keep=0)
+
+    def _reload_columns(self) -> None:
+        self._trim_statement_cache(keep=0)
+        self._rel_tables = set(self._list_rel_tables())
+        self._node_props = PropertyColumns(self._run, "Entity", NODE_FIXED, NODE_ROWS, self._schema_changed)
+        self._edge_props.clear()
+
+    def _edge_columns(self, rel: str) -> PropertyColumns:
+        cols = self._edge_props.get(rel)
+        if cols is None:
+            cols = self._edge_props[rel] = PropertyColumns(self._run, rel, EDGE_FIXED, edge_rows(rel),
+                                                           self._schema_changed)
+        return cols
+
+    def _convert_json_props(self) -> None:
+        """A store from before typed columns: each JSON ``props`` text becomes typed columns and each JSON
+        ``sources`` text a list, in one transaction; then the ``props`` columns are dropped."""
+        info = {t: {row[1]: row[2] for row in self._run(f"CALL table_info('{t}') RETURN *")}
+                for t in ["Entity", *sorted(self._rel_tables)]}
+        old = [t for t, cols in info.items() if LEGACY_PROPS in cols or cols.get("sources") == "STRING"]
+        if not old:
+            return
+        self._conn.execute("BEGIN TRANSACTION")
+        try:
+            for table in old:
+                rows = NODE_ROWS if table == "Entity" else edge_rows(table)
+                if info[table].get("sources") == "STRING":
+                    rewrite_column(self._run, table, rows, "sources", "STRING[]", _sources)
+                if LEGACY_PROPS not in info[table]:
+                    continue
+                cols = self._node_props if table == "Entity" else self._edge_columns(table)
+                found = [(row[:-1], _props(row[-1])) for row in self._run(
+                    f"MATCH {rows.pattern} WHERE {rows.var}.props IS NOT NULL "
+                    f"RETURN {', '.join(rows.keys)}, {rows.var}.props")]
+                keys = cols.ensure(p for _, p in found)
+                if keys:
+                    sets = ", ".join(f"{rows.var}.{quote(c)} = r.p{i}"
+                                     for i, c in enumerate(dict.fromkeys(keys.values())))
+                    self._run(f"UNWIND $rows AS r MATCH {rows.keyed} SET {sets}",
+                              {"rows": [{**{f"k{j}": k for j, k in enumerate(ks)}, **_numbered(cols.values(p, keys))}
+                                        for ks, p in found]})
+                self._run(f"ALTER TABLE {quote(table)} DROP {LEGACY_PROPS}")
+            self._conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(RuntimeError):  # a failed statement may have ended the transaction
+                self._conn.execute("ROLLBACK")
+            self._reload_columns()
+            raise
+        self._conn.execute("CHECKPOINT")
 
     def _rel_count(self, rel: str) -> int:
         return int(self._run(f"MATCH ()-[r:`{rel}`]->() RETURN count(r)")[0][0])
@@ -152,17 +216,19 @@ class EmbeddedStore(GraphStore):
         self._trim_statement_cache()
         return result
 
-    def _trim_statement_cache(self) -> None:
+    def _trim_statement_cache(self, keep: int = STATEMENT_CACHE_SIZE) -> None:
         """Drop the connection's cached prepared statements once there are many of them.
 
         ladybug caches one prepared statement per query text, without bound, and each
         relationship type has its own query texts: 2,000 types kept ~0.2 MB each after
         their writes. Re-preparing the few queries of the next batch costs milliseconds.
+        ``keep=0`` clears it: after the schema changed (a column added, widened or rolled back), a
+        statement prepared against the old schema must not run again (it crashed the process).
         (A private attribute: if a ladybug release renames it, nothing is trimmed.)
         """
         cache = getattr(self._conn, "_pybind_implicit_prepared_cache", None)
         lock = getattr(self._conn, "_prepared_cache_lock", None)
-        if not isinstance(cache, dict) or lock is None or len(cache) <= STATEMENT_CACHE_SIZE:
+        if not isinstance(cache, dict) or lock is None or len(cache) <= keep:
             return
         with lock:
             for prepared in cache.values():
@@ -175,6 +241,7 @@ class EmbeddedStore(GraphStore):
     def _write_group(self, prep: PreparedBatch, types: list[str], plan: WritePlan | None,
                      result: WriteResult) -> WritePlan:
         """One transaction: the batch's nodes (first group: ``plan`` is None) and the edges of ``types``."""
+        self._widen_first(prep, types, nodes=plan is None)
         self._conn.execute("BEGIN TRANSACTION")
         try:
             if plan is None:
@@ -183,7 +250,9 @@ class EmbeddedStore(GraphStore):
                 result.relationships_created += self._write_edges(rel, plan.fresh_edges[rel], plan.known_edges[rel])
             self._conn.execute("COMMIT")
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            with contextlib.suppress(RuntimeError):  # a failed statement may have ended the transaction
+                self._conn.execute("ROLLBACK")
+            self._reload_columns()  # columns added or widened in the transaction are gone with it
             raise
         # COPY bypasses the write-ahead log: a bulk-loaded batch is durable only once
         # checkpointed. Without this, kill -9 lost every committed batch, and a later
@@ -191,27 +260,59 @@ class EmbeddedStore(GraphStore):
         self._conn.execute("CHECKPOINT")
         return plan
 
+    def _widen_first(self, prep: PreparedBatch, types: list[str], nodes: bool) -> None:
+        """Widen the columns that this group's values do not fit, in a transaction of its own (see
+        :meth:`PropertyColumns.widen`): the widened values are the same values, so it may commit even
+        if the batch then fails."""
+        jobs = []
+        if nodes:
+            jobs.append((self._node_props, self._node_props.widenings(r.props for r in prep.nodes.values() if r.props)))
+        for rel in types:
+            cols = self._edge_columns(rel)
+            jobs.append((cols, cols.widenings(e.props for e in prep.edges[rel].values() if e.props)))
+        jobs = [(cols, w) for cols, w in jobs if w]
+        if not jobs:
+            return
+        self._conn.execute("BEGIN TRANSACTION")
+        try:
+            for cols, widen in jobs:
+                cols.widen(widen)
+            self._conn.execute("COMMIT")
+        except BaseException as exc:
+            with contextlib.suppress(RuntimeError):
+                self._conn.execute("ROLLBACK")
+            raise StoreUnavailable(f"widening property columns of the graph at {self.path} failed ({exc}); "
+                                   "nothing of this batch was written: close the store and open it again "
+                                   "before retrying") from exc
+        self._conn.execute("CHECKPOINT")
+
     def _write_nodes(self, prep: PreparedBatch, result: WriteResult) -> WritePlan:
         """Create and update the batch's entities (inside the caller's transaction); the plan for its edges."""
         empty = not self._run("MATCH (n:Entity) RETURN n.id LIMIT 1")
-        existing = {} if empty else {row[0]: row for row in self._run(
-            f"UNWIND $ids AS i MATCH (n:Entity {{id: i}}) RETURN {_NODE_COLS}",
+        existing = {} if empty else {row[0]["id"]: self._stored(row[0]) for row in self._run(
+            "UNWIND $ids AS i MATCH (n:Entity {id: i}) RETURN n",
             {"ids": list(prep.nodes.keys() | prep.endpoint_ids)})}
         plan = plan_write(prep, existing)
+        changed = [m for row in plan.known_nodes if (m := merge_stored(existing[row.id], row))]
+        cols = self._node_props
+        keys = cols.ensure(r.props for r in [*plan.new_nodes, *changed] if r.props)
+        columns = list(dict.fromkeys(keys.values()))
         if len(plan.new_nodes) >= COPY_MIN_ROWS:
-            frame = pa.table(_node_columns(plan.new_nodes), schema=_NODE_SCHEMA)  # noqa: F841 (read by COPY)
-            self._conn.execute("COPY Entity FROM frame")
+            frame = _node_frame(plan.new_nodes, cols, keys)  # noqa: F841 (read by COPY)
+            self._conn.execute(f"COPY Entity({', '.join(map(quote, [*NODE_FIXED, *columns]))}) FROM frame")
         elif plan.new_nodes:
+            props = "".join(f", {quote(c)}: r.p{i}" for i, c in enumerate(columns))
             self._run("UNWIND $rows AS r CREATE (n:Entity {id: r.id, name: r.name, aliases: r.aliases, "
-                      "labels: r.labels, keys: r.keys, props: r.props})",
-                      {"rows": [_node_params(r, nulls=True) for r in plan.new_nodes]})
+                      f"labels: r.labels, keys: r.keys{props}}})",
+                      {"rows": [{**_node_params(r, nulls=True), **_numbered(cols.values(r.props, keys))}
+                                for r in plan.new_nodes]})
         result.nodes_created += len(plan.new_nodes)
-        changed = [m for row in plan.known_nodes if (m := merge_stored(_stored(existing[row.id]), row))]
         if changed:
+            props = "".join(f", n.{quote(c)} = r.p{i}" for i, c in enumerate(columns))
             self._run(
                 "UNWIND $rows AS r MATCH (n:Entity {id: r.id}) SET n.name = r.name, n.aliases = r.aliases, "
-                "n.labels = r.labels, n.keys = r.keys, n.props = r.props",
-                {"rows": [_node_params(r) for r in changed]},
+                f"n.labels = r.labels, n.keys = r.keys{props}",
+                {"rows": [{**_node_params(r), **_numbered(cols.values(r.props, keys))} for r in changed]},
             )
             result.nodes_updated += len(changed)
         return plan
@@ -220,11 +321,11 @@ class EmbeddedStore(GraphStore):
         # For relations between existing entities, read the stored edges of their heads
         # (a cheap adjacency scan), bulk-load the missing ones and update only those
         # whose sources or props change.
-        changed: list[dict[str, Any]] = []
+        changed: list[EdgeRow] = []
+        cols = self._edge_columns(rel)
         if known:
-            stored = {(h, t): (src, props) for h, t, src, props in self._run(
-                f"UNWIND $heads AS h MATCH (a:Entity {{id: h}})-[e:`{rel}`]->(b:Entity) "
-                "RETURN a.id, b.id, e.sources, e.props",
+            stored = {(h, t): (_sources(e["sources"]), cols.read(e)) for h, t, e in self._run(
+                f"UNWIND $heads AS h MATCH (a:Entity {{id: h}})-[e:`{rel}`]->(b:Entity) RETURN a.id, b.id, e",
                 {"heads": list({e.h for e in known})},
             )}
             for e in known:
@@ -232,30 +333,28 @@ class EmbeddedStore(GraphStore):
                 if old is None:
                     fresh.append(e)
                     continue
-                stored_sources = _sources(old[0])
-                sources = list(dict.fromkeys([*stored_sources, *e.sources]))
-                props = {**_props(old[1]), **e.props}
-                if sources != stored_sources or props != _props(old[1]):
-                    changed.append({"h": e.h, "t": e.t, "sources": _json_list(sources), "props": _json(props)})
+                sources = list(dict.fromkeys([*old[0], *e.sources]))
+                props = {**old[1], **e.props}
+                if sources != old[0] or props != old[1]:
+                    changed.append(EdgeRow(e.h, e.t, sources, props))
+        keys = cols.ensure(e.props for e in [*fresh, *changed] if e.props)
+        columns = list(dict.fromkeys(keys.values()))
         if 0 < len(fresh) < COPY_MIN_ROWS:
             # two MATCH clauses: written "MATCH (a ...), (b ...)" the plan was a cross product of two scans
             # of the whole node table (~200 ms a batch on the MetaQA graph, against ~1 ms)
+            props = "".join(f", {quote(c)}: r.p{i}" for i, c in enumerate(columns))
             self._run(f"UNWIND $rows AS r MATCH (a:Entity {{id: r.h}}) MATCH (b:Entity {{id: r.t}}) "
-                      f"CREATE (a)-[:`{rel}` {{sources: r.sources, props: r.props}}]->(b)",
-                      {"rows": [{"h": e.h, "t": e.t, "sources": _json_list(e.sources), "props": _json(e.props)}
-                                for e in fresh]})
+                      f"CREATE (a)-[:`{rel}` {{sources: r.sources{props}}}]->(b)",
+                      {"rows": [_edge_params(e, cols, keys) for e in fresh]})
         elif fresh:
-            frame = pa.table(  # noqa: F841 (read by COPY)
-                {"from": [e.h for e in fresh], "to": [e.t for e in fresh],
-                 "sources": [_json_list(e.sources) for e in fresh], "props": [_json(e.props) for e in fresh]},
-                schema=_EDGE_SCHEMA,
-            )
-            self._conn.execute(f"COPY `{rel}` FROM frame")
+            frame = _edge_frame(fresh, cols, keys)  # noqa: F841 (read by COPY)
+            self._conn.execute(f"COPY `{rel}`({', '.join(map(quote, [*EDGE_FIXED, *columns]))}) FROM frame")
         if changed:
+            props = "".join(f", e.{quote(c)} = r.p{i}" for i, c in enumerate(columns))
             self._run(
                 f"UNWIND $rows AS r MATCH (a:Entity {{id: r.h}})-[e:`{rel}`]->(b:Entity {{id: r.t}}) "
-                "SET e.sources = r.sources, e.props = r.props",
-                {"rows": changed},
+                f"SET e.sources = r.sources{props}",
+                {"rows": [_edge_params(e, cols, keys) for e in changed]},
             )
         return len(fresh)
 
@@ -295,7 +394,7 @@ class EmbeddedStore(GraphStore):
                         continue
                     rest = [s for s in sources if s != source]
                     if rest:
-                        keep.append({"h": h, "t": t, "sources": _json_list(rest)})
+                        keep.append({"h": h, "t": t, "sources": rest})
                     else:
                         drop.append({"h": h, "t": t})
                 match = f"UNWIND $rows AS r MATCH (a:Entity {{id: r.h}})-[e:`{rel}`]->(b:Entity {{id: r.t}}) "
@@ -306,7 +405,8 @@ class EmbeddedStore(GraphStore):
                 deleted, updated = deleted + len(drop), updated + len(keep)
             self._conn.execute("COMMIT")
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            with contextlib.suppress(RuntimeError):  # a failed statement may have ended the transaction
+                self._conn.execute("ROLLBACK")
             raise
         return deleted, updated
 
@@ -319,16 +419,24 @@ class EmbeddedStore(GraphStore):
         self._run("MATCH (n:Entity) DETACH DELETE n")
 
     # -- reading ---------------------------------------------------------------------------
+    def _stored(self, node: dict[str, Any]) -> NodeRow:
+        return NodeRow(node["id"], node["name"], list(node["aliases"] or []), list(node["labels"] or []),
+                       list(node["keys"] or []), self._node_props.read(node))
+
+    def _entity(self, node: dict[str, Any]) -> Entity:
+        return Entity(id=node["id"], name=node["name"], aliases=list(node["aliases"] or []),
+                      labels=list(node["labels"] or []), properties=self._node_props.read(node))
+
     def get_entity(self, entity_id: str) -> Entity | None:
-        rows = self._run(f"MATCH (n:Entity {{id: $id}}) RETURN {_NODE_COLS}", {"id": entity_id})
-        return _entity(rows[0]) if rows else None
+        rows = self._run("MATCH (n:Entity {id: $id}) RETURN n", {"id": entity_id})
+        return self._entity(rows[0][0]) if rows else None
 
     def find_by_name(self, text: str, limit: int = 20) -> list[Entity]:
         rows = self._run(
-            f"MATCH (n:Entity) WHERE list_contains(n.keys, $k) RETURN {_NODE_COLS} ORDER BY n.id LIMIT $limit",
+            "MATCH (n:Entity) WHERE list_contains(n.keys, $k) RETURN n ORDER BY n.id LIMIT $limit",
             {"k": lookup_key(text), "limit": limit},
         )
-        return [_entity(r) for r in rows]
+        return [self._entity(r[0]) for r in rows]
 
     def edges_of(self, ids: Sequence[str], direction: str = "both", types: Sequence[str] | None = None,
                  limit: int = 100000) -> list[Relation]:
@@ -342,11 +450,12 @@ class EmbeddedStore(GraphStore):
         patterns = {"out": ["(a:Entity {id: i})-[r]->(b:Entity)"], "in": ["(a:Entity)-[r]->(b:Entity {id: i})"]}
         for pattern in patterns.get(direction, patterns["out"] + patterns["in"]):
             query = (f"UNWIND $ids AS i MATCH {pattern} {where}"
-                     "RETURN a.id, label(r), b.id, r.sources, r.props LIMIT $limit")
-            for h, rel, tl, sources, props in self._run(query, params):
+                     "RETURN a.id, label(r), b.id, r LIMIT $limit")
+            for h, rel, tl, r in self._run(query, params):
                 if len(out) >= limit:
                     break
-                out.setdefault((h, rel, tl), Relation(h, rel, tl, _props(props), _sources(sources)))
+                if (h, rel, tl) not in out:
+                    out[h, rel, tl] = Relation(h, rel, tl, self._edge_columns(rel).read(r), _sources(r["sources"]))
         return list(out.values())
 
     def neighbours(self, entity_id: str, direction: str = "both", types: Sequence[str] | None = None,
@@ -432,60 +541,64 @@ class EmbeddedStore(GraphStore):
 
 # -- row conversion ------------------------------------------------------------------------
 _STRINGS = pa.list_(pa.string())
-_NODE_SCHEMA = pa.schema([("id", pa.string()), ("name", pa.string()), ("aliases", _STRINGS),
-                          ("labels", _STRINGS), ("keys", _STRINGS), ("props", pa.string())])
-_EDGE_SCHEMA = pa.schema([("from", pa.string()), ("to", pa.string()), ("sources", pa.string()), ("props", pa.string())])
-
-
-def _json(d: dict[str, Any]) -> str | None:
-    """Properties as JSON text; NULL when there are none (cheaper to load and store)."""
-    return json.dumps(d, sort_keys=True, ensure_ascii=False) if d else None
+_NODE_FIELDS = [("id", pa.string()), ("name", pa.string()), ("aliases", _STRINGS), ("labels", _STRINGS),
+                ("keys", _STRINGS)]
+_EDGE_FIELDS = [("from", pa.string()), ("to", pa.string()), ("sources", _STRINGS)]
 
 
 def _props(text: str | None) -> dict[str, Any]:
+    """A pre-typed-columns store's JSON ``props`` text as a dict."""
     return json.loads(text) if text else {}
 
 
-# A relation's sources are JSON text too: with a list column the MetaQA load spent
-# 0.47 s instead of 0.27 s in its checkpoint.
-def _json_list(items: list[str]) -> str:
-    return _one_source(items[0]) if len(items) == 1 else json.dumps(items, ensure_ascii=False)
+def _numbered(values: dict[str, Any]) -> dict[str, Any]:
+    """Column values as query parameters ``p0, p1, ...`` (in column order): column names may be any text."""
+    return {f"p{i}": v for i, v in enumerate(values.values())}
 
 
-@lru_cache(maxsize=4096)
-def _one_source(source: str) -> str:
-    return json.dumps([source], ensure_ascii=False)
+def _property_arrays(rows: Sequence[NodeRow | EdgeRow], cols: PropertyColumns,
+                     keys: dict[str, str]) -> tuple[list[tuple[str, pa.DataType]], dict[str, list[Any]]]:
+    columns = list(dict.fromkeys(keys.values()))
+    values = [cols.values(r.props, keys) for r in rows]
+    fields = [(c, arrow_type(cols.types[c])) for c in columns]
+    return fields, {c: [v[c] for v in values] for c in columns}
 
 
-def _sources(text: str | None) -> list[str]:
-    return list(json.loads(text)) if text else []
+def _sources(value: list[str] | str | None) -> list[str]:
+    """A relation's sources: a list column (a store from before typed columns kept JSON text)."""
+    if isinstance(value, str):
+        return list(json.loads(value))
+    return list(value or [])
 
 
-def _node_columns(rows: list[NodeRow]) -> dict[str, list[Any]]:
-    return {
+def _node_frame(rows: list[NodeRow], cols: PropertyColumns, keys: dict[str, str]) -> pa.Table:
+    fields, props = _property_arrays(rows, cols, keys)
+    data = {
         "id": [r.id for r in rows],
         "name": [r.name for r in rows],
         "aliases": [r.aliases or None for r in rows],  # NULL rather than [] loads faster
         "labels": [r.labels or None for r in rows],
         "keys": [r.keys for r in rows],
-        "props": [_json(r.props) for r in rows],
+        **props,
     }
+    return pa.table(data, schema=pa.schema(_NODE_FIELDS + fields))
+
+
+def _edge_frame(rows: list[EdgeRow], cols: PropertyColumns, keys: dict[str, str]) -> pa.Table:
+    fields, props = _property_arrays(rows, cols, keys)
+    data = {"from": [e.h for e in rows], "to": [e.t for e in rows], "sources": [e.sources for e in rows],
+            **props}
+    return pa.table(data, schema=pa.schema(_EDGE_FIELDS + fields))
 
 
 def _node_params(r: NodeRow, nulls: bool = False) -> dict[str, Any]:
     """``r`` as query parameters; with ``nulls``, no aliases or labels as NULL (as COPY stores them)."""
     return {"id": r.id, "name": r.name, "aliases": r.aliases or None if nulls else r.aliases,
-            "labels": r.labels or None if nulls else r.labels, "keys": r.keys, "props": _json(r.props)}
+            "labels": r.labels or None if nulls else r.labels, "keys": r.keys}
 
 
-def _stored(row: list[Any]) -> NodeRow:
-    nid, name, aliases, labels, keys, props = row
-    return NodeRow(nid, name, list(aliases or []), list(labels or []), list(keys or []), _props(props))
-
-
-def _entity(row: list[Any]) -> Entity:
-    nid, name, aliases, labels, _keys, props = row
-    return Entity(id=nid, name=name, aliases=list(aliases or []), labels=list(labels or []), properties=_props(props))
+def _edge_params(e: EdgeRow, cols: PropertyColumns, keys: dict[str, str]) -> dict[str, Any]:
+    return {"h": e.h, "t": e.t, "sources": e.sources, **_numbered(cols.values(e.props, keys))}
 
 
 def _group_pairs(relations: Sequence[Relation]) -> dict[str, list[dict[str, str]]]:
@@ -496,6 +609,7 @@ def _group_pairs(relations: Sequence[Relation]) -> dict[str, list[dict[str, str]
 
 
 _INTERNAL = re.compile(r"^_(ID|SRC|DST)$")
+_SHOWN_NULL = frozenset({"id", "name", "aliases", "labels", "sources"})
 
 
 def _plain_row(values: list[Any]) -> list[Any]:
@@ -527,7 +641,9 @@ def _plain(value: Any, ids: dict[str, str] | None = None) -> Any:
         if "_NODES" in value:  # a path
             return {"nodes": [_plain(n, ids) for n in value["_NODES"]],
                     "relationships": [_plain(r, ids) for r in value["_RELS"]]}
-        out = {k: _plain(v, ids) for k, v in value.items() if not _INTERNAL.match(k) and k not in ("keys", "_LABEL")}
+        # A property a row lacks is a NULL column: left out, as Neo4j leaves out what a node does not have.
+        out = {k: _plain(v, ids) for k, v in value.items()
+               if not _INTERNAL.match(k) and k not in ("keys", "_LABEL") and (v is not None or k in _SHOWN_NULL)}
         if "_LABEL" in value:
             out["_type" if "_SRC" in value else "_label"] = value["_LABEL"]
         if "props" in out:

@@ -226,6 +226,25 @@ def test_kill_loses_at_most_the_batch_in_flight(killed: KillRun, request: pytest
 
 
 @pytest.mark.slow
+def kill_when_printed(child: str, args: list[str], line: str) -> None:
+    """Run Python code ``child`` (``sys.argv[1]`` is the repository) and SIGKILL it once it prints ``line``."""
+    proc = subprocess.Popen([sys.executable, "-c", child, str(ROOT), *args], stdout=subprocess.PIPE, text=True,
+                            cwd=ROOT)
+    try:
+        assert proc.stdout is not None
+        for got in proc.stdout:
+            if got.strip() == line:
+                break
+        else:
+            raise AssertionError(f"the child ended (code {proc.wait()}) without printing {line!r}")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def test_embedded_store_opens_after_kill_following_an_update(tmp_path: Path) -> None:
     store_path = tmp_path / "graph"
     child = (
@@ -239,17 +258,7 @@ def test_embedded_store_opens_after_kill_following_an_update(tmp_path: Path) -> 
         "print('written', flush=True)\n"
         "time.sleep(120)\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", child, str(ROOT), str(store_path)],
-                            stdout=subprocess.PIPE, text=True, cwd=ROOT)
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "written"
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    kill_when_printed(child, [str(store_path)], "written")
     # Open it in another process: a crash there must not take the test run down.
     reopen = (
         "import sys\n"

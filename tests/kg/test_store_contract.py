@@ -527,3 +527,80 @@ def test_delete_orphans_keeps_connected_entities(store: GraphStore) -> None:
     assert store.delete_orphans(["lonely", "Up", "missing"]) == 1
     assert store.get_entity("lonely") is None
     assert store.get_entity("Up") is not None
+
+
+# -- typed properties: the same Cypher over properties on both stores ----------------------------------
+
+FILMS = [
+    Entity("m:heat", "Heat", labels=["film"],
+           properties={"year": 1995, "rating": 8.3, "colour": True, "genres": ["crime", "drama"], "language": "en"}),
+    Entity("m:up", "Up", labels=["film"], properties={"year": 2009, "rating": 8.2, "genres": ["animation"]}),
+    Entity("m:ronin", "Ronin", labels=["film"], properties={"year": 1998, "rating": 7.2, "colour": True}),
+    Entity("m:metropolis", "Metropolis", labels=["film"], properties={"year": 1927, "colour": False}),
+]
+CREDITS = [
+    Relation("m:heat", "directed_by", "p:mann", {"credited": True, "billing": 1}, ["kb.txt"]),
+    Relation("m:ronin", "directed_by", "p:frankenheimer", {"billing": 1}, ["kb.txt"]),
+    Relation("m:up", "directed_by", "p:docter", {"billing": 1, "since": 2004}, ["kb.txt", "web"]),
+    Relation("m:metropolis", "directed_by", "p:lang", {}, ["kb.txt"]),
+]
+PROPERTY_QUERIES = [
+    ("MATCH (m:Entity) WHERE m.year > 1990 RETURN m.name, m.year ORDER BY m.year",
+     [["Heat", 1995], ["Ronin", 1998], ["Up", 2009]]),
+    ("MATCH (m:Entity) WHERE m.rating >= 8.2 RETURN m.name, m.rating ORDER BY m.rating DESC",
+     [["Heat", 8.3], ["Up", 8.2]]),
+    ("MATCH (m:Entity) WHERE m.colour = false RETURN m.name", [["Metropolis"]]),
+    ("MATCH (m:Entity) WHERE 'drama' IN m.genres RETURN m.name", [["Heat"]]),
+    ("MATCH (m:Entity) WHERE m.year IS NOT NULL RETURN count(m)", [[4]]),
+    ("MATCH (m:Entity) WHERE m.rating IS NULL AND m.year IS NOT NULL RETURN m.name", [["Metropolis"]]),
+    ("MATCH (m:Entity {id: 'm:heat'}) RETURN m.language, size(m.genres)", [["en", 2]]),
+    ("MATCH (m:Entity)-[r:DIRECTED_BY]->(p) WHERE r.billing = 1 AND r.credited = true RETURN m.name", [["Heat"]]),
+    ("MATCH (m:Entity)-[r:DIRECTED_BY]->(p) WHERE r.since >= 2000 RETURN m.name, r.since", [["Up", 2004]]),
+    ("MATCH (m:Entity)-[r:DIRECTED_BY]->(p) WHERE size(r.sources) > 1 RETURN m.name", [["Up"]]),
+    ("MATCH (m:Entity)-[r:DIRECTED_BY]->(p) RETURN max(m.year), min(m.rating), avg(r.billing)", [[2009, 7.2, 1.0]]),
+]
+
+
+@pytest.mark.parametrize(("query", "rows"), PROPERTY_QUERIES, ids=[q for q, _ in PROPERTY_QUERIES])
+def test_properties_are_typed_for_cypher(store: GraphStore, query: str, rows: list[list[object]]) -> None:
+    store.upsert(Batch(entities=list(FILMS), relations=list(CREDITS)))
+    got = store.cypher(query).rows
+    assert got == rows
+    assert [[type(v) for v in row] for row in got] == [[type(v) for v in row] for row in rows]
+
+
+def test_returned_nodes_and_relationships_carry_their_properties_only(store: GraphStore) -> None:
+    store.upsert(Batch(entities=list(FILMS), relations=list(CREDITS)))
+    [[node, rel]] = store.cypher("MATCH (m:Entity {id: 'm:ronin'})-[r:DIRECTED_BY]->() RETURN m, r").rows
+    props = {k: v for k, v in node.items() if not k.startswith("_") and k != "labels"}  # labels: per store
+    assert props == {"id": "m:ronin", "name": "Ronin", "aliases": [], "year": 1998, "rating": 7.2, "colour": True}
+    assert {k: v for k, v in rel.items() if not k.startswith("_")} == {"billing": 1, "sources": ["kb.txt"]}
+
+
+def test_a_new_key_in_a_later_batch_is_queryable(store: GraphStore) -> None:
+    store.upsert(Batch(entities=list(FILMS), relations=list(CREDITS)))
+    store.upsert(Batch(entities=[Entity("m:up", properties={"budget": 175.0, "awards": ["oscar"]}),
+                                 Entity("m:new", "New", properties={"year": 2024})],
+                       relations=[Relation("m:heat", "directed_by", "p:mann", {"cut": "director's"}, ["dvd"])]))
+    assert store.cypher("MATCH (m:Entity) WHERE m.budget > 100 RETURN m.name, m.year, m.awards").rows == \
+        [["Up", 2009, ["oscar"]]]
+    assert store.cypher("MATCH (m:Entity) WHERE m.year >= 2009 RETURN m.id ORDER BY m.id").rows == \
+        [["m:new"], ["m:up"]]
+    cut = store.cypher("MATCH ()-[r:DIRECTED_BY]->() WHERE r.cut IS NOT NULL RETURN r.cut, r.billing, r.sources")
+    assert cut.rows == [["director's", 1, ["kb.txt", "dvd"]]]
+    up = store.get_entity("m:up")
+    assert up is not None and up.properties == {"year": 2009, "rating": 8.2, "genres": ["animation"],
+                                                 "budget": 175.0, "awards": ["oscar"]}
+
+
+def test_a_value_of_another_type_widens_and_loses_nothing(store: GraphStore) -> None:
+    """A key whose values change type: Neo4j keeps each node's own; the embedded store widens the column
+    (int with float: float; other mixes: text). Both keep every value and order numbers alike."""
+    store.upsert(Batch(entities=list(FILMS), relations=list(CREDITS)))
+    store.upsert(Batch(entities=[Entity("m:odd", "Odd", properties={"year": 2001.5, "rating": "unrated"})]))
+    years = store.cypher("MATCH (m:Entity) WHERE m.year > 2000 RETURN m.name, m.year ORDER BY m.year").rows
+    assert years == [["Odd", 2001.5], ["Up", 2009]]
+    assert store.cypher("MATCH (m:Entity {id: 'm:odd'}) RETURN m.rating").rows == [["unrated"]]
+    ratings = {e.id: e.properties.get("rating") for e in (store.get_entity(i) for i in ("m:heat", "m:odd")) if e}
+    assert ratings["m:odd"] == "unrated"
+    assert ratings["m:heat"] in (8.3, "8.3")  # Neo4j: 8.3; embedded: the widened column's text

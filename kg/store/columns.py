@@ -1,0 +1,217 @@
+"""Typed property columns for the embedded store: one column per property key, as Neo4j has one property.
+
+LadybugDB tables have a fixed schema, so a property key becomes a column of the table the first time a
+value is written under it (``ALTER TABLE ... ADD``), typed from its values: ``BOOL``, ``INT64``,
+``DOUBLE``, ``STRING`` or a list of one of them. ``m.year > 2000``, ``'drama' IN m.genres`` and
+``r.since >= 2010`` then work as on Neo4j. A property a node lacks is NULL in its column and is left
+out when the node is read back, as Neo4j leaves it out.
+
+Where Neo4j lets every node hold its own type under one key, a column holds one: a later value of
+another type widens the column, once, for every row: ``INT64`` with ``DOUBLE`` becomes ``DOUBLE``,
+anything else mixed becomes ``STRING`` (lists as JSON text, booleans ``true``/``false``). Nothing is
+lost, but those values read back as text. Column names are case-insensitive in LadybugDB: a key that
+differs from an existing column (or a reserved field) only in case is stored as ``key_2``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+_ARROW_SCALAR = {"BOOL": pa.bool_(), "INT64": pa.int64(), "DOUBLE": pa.float64(), "STRING": pa.string()}
+INTERNAL_KEYS = frozenset({"_ID", "_LABEL", "_SRC", "_DST"})
+LEGACY_PROPS = "props"  # stores written before typed columns kept every property in one JSON text column
+
+Run = Callable[..., list[list[Any]]]
+
+
+@dataclass(frozen=True)
+class RowMatch:
+    """How to match a table's rows: all of them (``pattern``, the row's variable ``var`` and the
+    expressions ``keys`` that identify it) and one of them from ``r.k0``, ``r.k1``... (``keyed``)."""
+
+    pattern: str
+    var: str
+    keys: tuple[str, ...]
+    keyed: str
+
+
+NODE_ROWS = RowMatch("(n:Entity)", "n", ("n.id",), "(n:Entity {id: r.k0})")
+
+
+def edge_rows(rel: str) -> RowMatch:
+    return RowMatch(f"(a:Entity)-[e:{quote(rel)}]->(b:Entity)", "e", ("a.id", "b.id"),
+                    f"(a:Entity {{id: r.k0}})-[e:{quote(rel)}]->(b:Entity {{id: r.k1}})")
+
+
+def value_type(value: Any) -> str | None:
+    """The column type a (cleaned, see :func:`kg.store.base.clean_value`) value needs; None: any list."""
+    if isinstance(value, bool):
+        return "BOOL"
+    if isinstance(value, int):
+        return "INT64"
+    if isinstance(value, float):
+        return "DOUBLE"
+    if isinstance(value, list):
+        inner = {value_type(v) for v in value}
+        if not inner:
+            return None
+        return f"{inner.pop()}[]" if len(inner) == 1 else "STRING[]"
+    return "STRING"
+
+
+def wider(a: str | None, b: str | None) -> str | None:
+    """The narrowest column type that holds values of types ``a`` and ``b``."""
+    if a == b:
+        return a
+    if a is None or b is None:  # an empty list fits any list column; with a scalar: text
+        other = b if a is None else a
+        return other if other is not None and other.endswith("[]") else "STRING"
+    if {a, b} <= {"INT64", "DOUBLE"}:
+        return "DOUBLE"
+    if {a, b} <= {"INT64[]", "DOUBLE[]"}:
+        return "DOUBLE[]"
+    return "STRING"
+
+
+def as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def convert(value: Any, column_type: str) -> Any:
+    """``value`` as a column of ``column_type`` stores it (after a widening, ints as floats or text)."""
+    if value is None:
+        return None
+    if column_type == "STRING":
+        return as_text(value)
+    if column_type == "DOUBLE":
+        return float(value)
+    if column_type == "DOUBLE[]":
+        return [float(v) for v in value]
+    return value
+
+
+def arrow_type(column_type: str) -> pa.DataType:
+    if column_type.endswith("[]"):
+        return pa.list_(_ARROW_SCALAR[column_type[:-2]])
+    return _ARROW_SCALAR[column_type]
+
+
+def quote(name: str) -> str:
+    return f"`{name}`"
+
+
+def rewrite_column(run: Run, table: str, rows: RowMatch, col: str, typ: str, fn: Callable[[Any], Any]) -> None:
+    """Give column ``col`` of ``table`` the type ``typ``, each value passed through ``fn`` (inside the
+    caller's transaction: a new column filled from the old one, the old dropped, the new renamed)."""
+    found = run(f"MATCH {rows.pattern} WHERE {rows.var}.{quote(col)} IS NOT NULL "
+                f"RETURN {', '.join(rows.keys)}, {rows.var}.{quote(col)}")
+    tmp = f"{col}__kgqa_retype"
+    run(f"ALTER TABLE {quote(table)} ADD {quote(tmp)} {typ}")
+    if found:
+        run(f"UNWIND $rows AS r MATCH {rows.keyed} SET {rows.var}.{quote(tmp)} = r.v",
+            {"rows": [{**{f"k{i}": k for i, k in enumerate(row[:-1])}, "v": fn(row[-1])} for row in found]})
+    run(f"ALTER TABLE {quote(table)} DROP {quote(col)}")
+    run(f"ALTER TABLE {quote(table)} RENAME {quote(tmp)} TO {quote(col)}")
+
+
+class PropertyColumns:
+    """The property columns of one table (``Entity`` or a relationship type): add, widen, read."""
+
+    def __init__(self, run: Run, table: str, fixed: Iterable[str], rows: RowMatch,
+                 changed: Callable[[], None] = lambda: None) -> None:
+        """``fixed``: the table's own columns; ``rows``: how to match its rows (for a widening);
+        ``changed``: called after columns were added or widened (prepared statements are stale)."""
+        self.run, self.table, self.fixed, self.rows, self.changed = run, table, tuple(fixed), rows, changed
+        self.types: dict[str, str] = {}
+        for _, name, typ, *_ in run(f"CALL table_info('{table}') RETURN *"):
+            if name not in self.fixed and name != LEGACY_PROPS:
+                self.types[name] = typ
+
+    def column(self, key: str, pending: Iterable[str] = ()) -> str:
+        """The column that holds property ``key`` (the key itself unless it clashes in case with a column,
+        or with one of ``pending``, the columns a write is about to add)."""
+        if key in self.types:
+            return key
+        taken = {c.lower() for c in (*self.fixed, *self.types, *pending, LEGACY_PROPS)}
+        if key.lower() not in taken:
+            return key
+        n = 2
+        while f"{key}_{n}" not in self.types and f"{key}_{n}".lower() in taken:
+            n += 1
+        return f"{key}_{n}"
+
+    def widenings(self, props: Iterable[dict[str, Any]]) -> dict[str, str]:
+        """The existing columns that ``props`` would widen, with their new types."""
+        need = self._needs(props, {})
+        return {col: typ for col, typ in need.items() if col in self.types and typ and typ != self.types[col]}
+
+    def widen(self, columns: dict[str, str]) -> None:
+        """Give each column its new type (see :meth:`widenings`). LadybugDB crashed on the commit after a
+        rolled-back transaction that had dropped and renamed a column, so the store runs this in a
+        transaction of its own, before the batch's."""
+        for col, typ in columns.items():
+            self._widen(col, typ)
+            self.types[col] = typ
+        if columns:
+            self.changed()
+
+    def ensure(self, props: Iterable[dict[str, Any]]) -> dict[str, str]:
+        """Add or widen the columns the ``props`` need (inside the caller's transaction); key -> column."""
+        keys: dict[str, str] = {}
+        need = self._needs(props, keys)
+        altered = False
+        for col, typ in need.items():
+            typ = typ or "STRING[]"
+            if col not in self.types:
+                self.run(f"ALTER TABLE {quote(self.table)} ADD {quote(col)} {typ}")
+            elif typ != self.types[col]:
+                self._widen(col, typ)
+            else:
+                continue
+            self.types[col], altered = typ, True
+        if altered:
+            self.changed()
+        return keys
+
+    def _needs(self, props: Iterable[dict[str, Any]], keys: dict[str, str]) -> dict[str, str | None]:
+        """Column -> the type that holds its stored values and ``props``' (``keys`` gets key -> column)."""
+        need: dict[str, str | None] = {}
+        for p in props:
+            for key, value in p.items():
+                col = keys[key] if key in keys else keys.setdefault(key, self.column(key, need))
+                if col in need:
+                    need[col] = wider(need[col], value_type(value))
+                elif col in self.types:
+                    need[col] = wider(self.types[col], value_type(value))
+                else:
+                    need[col] = value_type(value)
+        return need
+
+    def _widen(self, col: str, typ: str) -> None:
+        """Rewrite column ``col`` as type ``typ``: values converted in Python, so the rule is one."""
+        rewrite_column(self.run, self.table, self.rows, col, typ, lambda v: convert(v, typ))
+
+    def values(self, props: dict[str, Any], keys: dict[str, str]) -> dict[str, Any]:
+        """One row's properties as ``{column: stored value}`` (every column of ``keys``; NULL when absent)."""
+        by_col = {keys[k]: v for k, v in props.items()}
+        return {col: convert(by_col.get(col), self.types[col]) for col in dict.fromkeys(keys.values())}
+
+    def read(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The properties in a node or relationship as the database returns it (NULL columns left out)."""
+        out = {k: v for k, v in record.items()
+               if v is not None and k not in INTERNAL_KEYS and k not in self.fixed and k != LEGACY_PROPS}
+        legacy = record.get(LEGACY_PROPS)
+        if isinstance(legacy, str) and legacy:
+            out = {**json.loads(legacy), **out}
+        return out
