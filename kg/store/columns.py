@@ -16,7 +16,7 @@ differs from an existing column (or a reserved field) only in case is stored as 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,8 +134,11 @@ class PropertyColumns:
         ``changed``: called after columns were added or widened (prepared statements are stale)."""
         self.run, self.table, self.fixed, self.rows, self.changed = run, table, tuple(fixed), rows, changed
         self.types: dict[str, str] = {}
+        self.legacy = False  # a pre-typed store opened read-only keeps its JSON props column
         for _, name, typ, *_ in run(f"CALL table_info('{table}') RETURN *"):
-            if name not in self.fixed and name != LEGACY_PROPS:
+            if name == LEGACY_PROPS:
+                self.legacy = True
+            elif name not in self.fixed:
                 self.types[name] = typ
 
     def column(self, key: str, pending: Iterable[str] = ()) -> str:
@@ -206,6 +209,19 @@ class PropertyColumns:
         """One row's properties as ``{column: stored value}`` (every column of ``keys``; NULL when absent)."""
         by_col = {keys[k]: v for k, v in props.items()}
         return {col: convert(by_col.get(col), self.types[col]) for col in dict.fromkeys(keys.values())}
+
+    def select(self, var: str) -> str:
+        """``, var.`c1`, var.`c2`...`` for a RETURN clause: the property columns (with a pre-typed store's
+        ``props`` text last); :meth:`row_props` reads them back."""
+        cols = [*self.types, *([LEGACY_PROPS] if self.legacy else [])]
+        return "".join(f", {var}.{quote(c)}" for c in cols)
+
+    def row_props(self, values: Sequence[Any]) -> dict[str, Any]:
+        """The properties in the columns that :meth:`select` returned."""
+        out = {c: v for c, v in zip(self.types, values, strict=False) if v is not None}
+        if self.legacy and len(values) > len(self.types) and values[-1]:
+            out = {**json.loads(values[-1]), **out}
+        return out
 
     def read(self, record: dict[str, Any]) -> dict[str, Any]:
         """The properties in a node or relationship as the database returns it (NULL columns left out)."""

@@ -186,6 +186,7 @@ class EmbeddedStore(GraphStore):
                                         for ks, p in found]})
                 self._run(f"ALTER TABLE {quote(table)} DROP {LEGACY_PROPS}")
             self._conn.execute("COMMIT")
+            self._reload_columns()
         except BaseException:
             with contextlib.suppress(RuntimeError):  # a failed statement may have ended the transaction
                 self._conn.execute("ROLLBACK")
@@ -289,12 +290,12 @@ class EmbeddedStore(GraphStore):
     def _write_nodes(self, prep: PreparedBatch, result: WriteResult) -> WritePlan:
         """Create and update the batch's entities (inside the caller's transaction); the plan for its edges."""
         empty = not self._run("MATCH (n:Entity) RETURN n.id LIMIT 1")
-        existing = {} if empty else {row[0]["id"]: self._stored(row[0]) for row in self._run(
-            "UNWIND $ids AS i MATCH (n:Entity {id: i}) RETURN n",
-            {"ids": list(prep.nodes.keys() | prep.endpoint_ids)})}
+        cols = self._node_props
+        existing = {} if empty else {row[0]: self._stored(row) for row in self._run(
+            f"UNWIND $ids AS i MATCH (n:Entity {{id: i}}) RETURN n.id, n.name, n.aliases, n.labels, n.keys"
+            f"{cols.select('n')}", {"ids": list(prep.nodes.keys() | prep.endpoint_ids)})}
         plan = plan_write(prep, existing)
         changed = [m for row in plan.known_nodes if (m := merge_stored(existing[row.id], row))]
-        cols = self._node_props
         keys = cols.ensure(r.props for r in [*plan.new_nodes, *changed] if r.props)
         columns = list(dict.fromkeys(keys.values()))
         if len(plan.new_nodes) >= COPY_MIN_ROWS:
@@ -324,9 +325,9 @@ class EmbeddedStore(GraphStore):
         changed: list[EdgeRow] = []
         cols = self._edge_columns(rel)
         if known:
-            stored = {(h, t): (_sources(e["sources"]), cols.read(e)) for h, t, e in self._run(
-                f"UNWIND $heads AS h MATCH (a:Entity {{id: h}})-[e:`{rel}`]->(b:Entity) RETURN a.id, b.id, e",
-                {"heads": list({e.h for e in known})},
+            stored = {(row[0], row[1]): (_sources(row[2]), cols.row_props(row[3:])) for row in self._run(
+                f"UNWIND $heads AS h MATCH (a:Entity {{id: h}})-[e:`{rel}`]->(b:Entity) RETURN a.id, b.id, e.sources"
+                f"{cols.select('e')}", {"heads": list({e.h for e in known})},
             )}
             for e in known:
                 old = stored.get((e.h, e.t))
@@ -419,9 +420,10 @@ class EmbeddedStore(GraphStore):
         self._run("MATCH (n:Entity) DETACH DELETE n")
 
     # -- reading ---------------------------------------------------------------------------
-    def _stored(self, node: dict[str, Any]) -> NodeRow:
-        return NodeRow(node["id"], node["name"], list(node["aliases"] or []), list(node["labels"] or []),
-                       list(node["keys"] or []), self._node_props.read(node))
+    def _stored(self, row: list[Any]) -> NodeRow:
+        """A node as :meth:`_write_nodes` reads it: its fixed columns, then ``self._node_props.select``'s."""
+        return NodeRow(row[0], row[1], list(row[2] or []), list(row[3] or []), list(row[4] or []),
+                       self._node_props.row_props(row[5:]))
 
     def _entity(self, node: dict[str, Any]) -> Entity:
         return Entity(id=node["id"], name=node["name"], aliases=list(node["aliases"] or []),
@@ -559,6 +561,8 @@ def _numbered(values: dict[str, Any]) -> dict[str, Any]:
 def _property_arrays(rows: Sequence[NodeRow | EdgeRow], cols: PropertyColumns,
                      keys: dict[str, str]) -> tuple[list[tuple[str, pa.DataType]], dict[str, list[Any]]]:
     columns = list(dict.fromkeys(keys.values()))
+    if not columns:  # a graph without properties (MetaQA) pays nothing per row
+        return [], {}
     values = [cols.values(r.props, keys) for r in rows]
     fields = [(c, arrow_type(cols.types[c])) for c in columns]
     return fields, {c: [v[c] for v in values] for c in columns}
@@ -598,6 +602,8 @@ def _node_params(r: NodeRow, nulls: bool = False) -> dict[str, Any]:
 
 
 def _edge_params(e: EdgeRow, cols: PropertyColumns, keys: dict[str, str]) -> dict[str, Any]:
+    if not keys:
+        return {"h": e.h, "t": e.t, "sources": e.sources}
     return {"h": e.h, "t": e.t, "sources": e.sources, **_numbered(cols.values(e.props, keys))}
 
 
