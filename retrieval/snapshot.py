@@ -108,6 +108,21 @@ class GraphSnapshot:
         return cls(list(node_ids), list(names), list(relations), src_a, dst_a, typ_a,
                    out_ptr, out_nbr, out_type, out_eid, in_ptr, in_nbr, in_type, in_eid)
 
+    def keep_relations(self, relations: list[str]) -> tuple[GraphSnapshot, dict[str, int]]:
+        """This graph with only the edges of ``relations``, typed by their position there (a model's
+        relation vocabulary, in its order); the nodes stay as they are. Also returns, per relation type
+        left out, how many edges it had."""
+        position = {r: i for i, r in enumerate(relations)}
+        remap = np.array([position.get(r, -1) for r in self.relations], dtype=np.int64)
+        new_type = remap[self.edge_type] if len(self.edge_type) else self.edge_type
+        keep = new_type >= 0
+        counts = np.bincount(self.edge_type[~keep], minlength=len(self.relations))
+        dropped = {r: int(counts[i]) for i, r in enumerate(self.relations) if remap[i] < 0 and counts[i]}
+        snap = GraphSnapshot.from_arrays(self.node_ids, self.names, list(relations), self.src[keep], self.dst[keep],
+                                         new_type[keep])
+        snap.index_of = self.index_of
+        return snap, dropped
+
     @classmethod
     def from_export(cls, export: GraphExport) -> GraphSnapshot:
         """A snapshot of a :class:`GraphExport` (node and relation indices are kept)."""

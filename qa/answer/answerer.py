@@ -24,7 +24,6 @@ from encoders.device import pick_device
 from encoders.fusion import KGFusionModel
 from encoders.text import TextEncoderConfig
 from kg.config import StoreConfig
-from kg.errors import ConfigError
 from qa.answer.checkpoint import LINKER_PRIOR, load_model
 from qa.answer.evidence import evidence_paths
 from qa.answer.ranking import HeadConfig, rank, select
@@ -46,6 +45,7 @@ class FusionAnswerer:
                  subgraph: SubgraphConfig, device: Any = "cpu",
                  linker_prior: Path | None = None) -> None:
         self.model, self.graph, self.tokens, self.head = model.eval(), graph, tokens, head
+        self.notes: list[str] = []  # what a user should know about this model on this graph (load_answerer)
         self.subgraph_config = subgraph
         self.retriever = make_retriever(graph, tokens, subgraph)
         self.device = device
@@ -206,11 +206,28 @@ def load_answerer(checkpoint_dir: str | Path, device: str | None = None, kb: str
             kb = tr.get("kb")
     tokens = TokenEncoder(TextEncoderConfig(cache_dir=tr.get("text_cache_dir"), device=str(dev)))
     graph = load_graph(kb, store, tr.get("cache_dir", ".kgqa/qa"), tr.get("text_cache_dir"), tokens.encoder)
+    notes: list[str] = []
     if list(graph.snapshot.relations) != list(cfg["relations"]):
-        raise ConfigError(f"the graph's relations {graph.snapshot.relations} differ from the model's "
-                          f"{cfg['relations']}: load the graph the model was trained on")
+        graph, note = _as_trained(graph, list(cfg["relations"]))
+        notes += [note] if note else []
     head = HeadConfig(**cfg.get("head", {}))
     sub = SubgraphConfig(max_nodes=int(cfg.get("max_nodes", 500)), max_edges=int(cfg.get("max_edges", 2000)),
                          hops=model.config.max_hops, text_cache_dir=tr.get("text_cache_dir"))
     prior = Path(checkpoint_dir) / LINKER_PRIOR
-    return FusionAnswerer(model, graph, tokens, head, sub, dev, linker_prior=prior if prior.exists() else None)
+    answerer = FusionAnswerer(model, graph, tokens, head, sub, dev, linker_prior=prior if prior.exists() else None)
+    answerer.notes = notes
+    return answerer
+
+
+def _as_trained(graph: Graph, relations: list[str]) -> tuple[Graph, str]:
+    """The graph as a model trained on ``relations`` can read it: facts of relation types added since
+    training are left out (a note says which, and how many), types the graph no longer has are empty."""
+    snap, dropped = graph.snapshot.keep_relations(relations)
+    note = ""
+    if dropped:
+        shown = ", ".join(f"{r} ({n:,} facts)" for r, n in sorted(dropped.items(), key=lambda x: -x[1])[:5])
+        more = f" and {len(dropped) - 5} more" if len(dropped) > 5 else ""
+        note = (f"the graph has {len(dropped)} relation type(s) the model was not trained on: {shown}{more}; "
+                "answers leave their facts out until the model is trained again (kgqa train)")
+    fp = f"{graph.fingerprint}:as-trained:{len(relations)}"
+    return Graph(snap, graph.name_vectors, fp, graph.store), note

@@ -99,7 +99,11 @@ class Service:
             return None
         from qa.answer.answerer import load_answerer
 
-        return load_answerer(model_dir, store=self.settings.store)
+        answerer = load_answerer(model_dir, store=self.settings.store)
+        for note in answerer.notes:
+            log.warning(note)
+        self.model_note = "; ".join(answerer.notes) or self.model_note
+        return answerer
 
     def _load_resolver(self) -> Any:
         from qa.chat.conversation import resolver_for as load_resolver
@@ -146,8 +150,10 @@ class Service:
         self.answerer = new
         self.worker.swap(new)
         snap = new.graph.snapshot
+        self.model_note = "; ".join(new.notes)
         return {"done": True, "message": f"the model now answers over {snap.num_nodes:,} entities "
-                                         f"and {len(snap.src):,} relations"}
+                                         f"and {len(snap.src):,} relations"
+                                         + "".join(f"; note: {n}" for n in new.notes)}
 
     def name(self, entity_id: str) -> str:
         if self.answerer is None:

@@ -112,3 +112,14 @@ def render_prediction(pred: Any, snapshot: Any, shown: int = 5, max_answers: int
     if len(pred.ranked) > len(pred.answers):
         lines.append("  ranked: " + ", ".join(f"{name(e)} {s:.3f}" for e, s in pred.ranked[:shown]))
     return "\n".join(lines)
+
+
+def load_answerer_for_cli(model_dir: Path) -> Any:
+    """The QA model of ``model_dir`` over its graph; what a user should know about that pairing (relation
+    types added since training) goes to stderr as ``note:`` lines."""
+    from qa.answer.answerer import load_answerer
+
+    answerer = load_answerer(model_dir)
+    for note in answerer.notes:
+        click.echo(f"note: {note}", err=True)
+    return answerer

@@ -10,7 +10,7 @@ import click
 
 from kg.errors import ConfigError
 from qa.chat.replies import reply_text
-from qa.cli.base import MODEL_HELP, Context, _fail_cleanly, _model_dir, render_prediction
+from qa.cli.base import MODEL_HELP, Context, _fail_cleanly, _model_dir, load_answerer_for_cli, render_prediction
 
 
 def load_resolver(answerer: Any, model_dir: Path) -> Any:
@@ -42,11 +42,10 @@ def chat_command(obj: Context, model_dir: Path | None, shown: int, head_dir: Pat
     With a trained dialogue head (`kgqa train-dialogue`) the reply is written by it, token by token
     as generated; without one, the reply lists the answers the QA model found.
     """
-    from qa.answer.answerer import load_answerer
     from qa.chat.conversation import Conversation
 
     model_dir = model_dir or _model_dir(obj.config, "qa")
-    answerer = load_answerer(model_dir)
+    answerer = load_answerer_for_cli(model_dir)
     chat = Conversation(answerer, load_resolver(answerer, model_dir))
     head = None if no_head else load_head(head_dir or model_dir / "dialogue", answerer, required=head_dir is not None)
     who = "the dialogue head" if head is not None else "answer lists (no dialogue head: kgqa train-dialogue)"

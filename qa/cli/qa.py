@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from kg.errors import ConfigError
-from qa.cli.base import MODEL_HELP, Context, _fail_cleanly, _model_dir, render_prediction
+from qa.cli.base import MODEL_HELP, Context, _fail_cleanly, _model_dir, load_answerer_for_cli, render_prediction
 from qa.resources import bundled_configs, config_path
 
 
@@ -142,12 +142,11 @@ def eval_command(obj: Context, question_files: tuple[Path, ...], model_dir: Path
 
     The model is never told a question's hop count; a folder named like '2-hop' in a file's path
     only groups the rows of the table."""
-    from qa.answer.answerer import load_answerer
     from qa.data.questions import load_questions
     from qa.eval.evaluate import evaluate
 
     questions = [q for p in question_files for q in load_questions(p, limit=limit)]
-    answerer = load_answerer(model_dir or _model_dir(obj.config, "qa"))
+    answerer = load_answerer_for_cli(model_dir or _model_dir(obj.config, "qa"))
     report = evaluate(answerer, questions, strip_brackets=strip_brackets,
                       name=", ".join(str(p) for p in question_files)
                       + (" (brackets stripped)" if strip_brackets else ""),
@@ -174,10 +173,9 @@ def ask_command(obj: Context, question: str, model_dir: Path | None, shown: int,
     Put the topic entity in [brackets] to skip linking ("who directed [Up]"); otherwise the
     linker finds it.
     """
-    from qa.answer.answerer import load_answerer
     from qa.data.questions import question_from_text
 
-    answerer = load_answerer(model_dir or _model_dir(obj.config, "qa"))
+    answerer = load_answerer_for_cli(model_dir or _model_dir(obj.config, "qa"))
     q = question_from_text(question)
     [pred] = answerer.predict([q])
     if as_json:

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from qa.cli import cli
+from tests.conftest import write_lines
 from tests.qa.test_train import synthetic_graph, tiny_config
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.slow]
@@ -74,6 +75,18 @@ def test_train_ask_eval_on_the_embedded_store(tmp_path: Path) -> None:
     code, out = invoke(store, "eval", str(files[0]), "--strip-brackets", "--by", "type", "--limit", "20")
     assert code == 0, out
     assert "who directed NE" in out
+
+    # Facts of a relation type the model never saw: it still loads and answers, leaves them out, says so.
+    code, before = invoke(store, "ask", "who directed [Film 3]", "--json")
+    new_facts = write_lines(tmp_path / "new.txt", ["Film 3|filmed_in|Paris", "Film 4|filmed_in|Paris"])
+    assert invoke(store, "ingest", str(new_facts), "--no-progress")[0] == 0
+    result = CliRunner().invoke(cli, [*store, "ask", "who directed [Film 3]", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "1 relation type(s) the model was not trained on: FILMED_IN (2 facts)" in result.stderr
+    def names(out: str) -> list[str]:
+        return [a["name"] for a in json.loads(out)["answers"]]
+
+    assert names(result.stdout) == names(before)
 
 
 @pytest.mark.neo4j

@@ -249,3 +249,15 @@ def test_relation_signature_says_which_relations_a_node_has(snap: GraphSnapshot)
     assert not sig[0, len(r):].any()                                     # nothing points at a film here
     assert {r[j - len(r)] for j in np.nonzero(sig[1])[0]} == {"STARRED_ACTORS"}   # an actor: in-edges only
     assert {r[j - len(r)] for j in np.nonzero(sig[2])[0]} == {"RELEASE_YEAR"}
+
+
+def test_a_snapshot_keeps_only_the_relations_a_model_knows() -> None:
+    snap = GraphSnapshot.from_arrays(["a", "b", "c"], ["A", "B", "C"], ["R1", "NEW", "R2"],
+                                     [0, 1, 0, 2], [1, 2, 2, 0], [0, 1, 2, 1])
+    kept, dropped = snap.keep_relations(["R2", "R1", "OLD"])
+    assert kept.relations == ["R2", "R1", "OLD"] and dropped == {"NEW": 2}
+    assert kept.node_ids == snap.node_ids and kept.index_of == snap.index_of
+    edges = sorted((kept.node_ids[h], kept.relations[t], kept.node_ids[d])
+                   for h, t, d in zip(kept.src, kept.edge_type, kept.dst, strict=True))
+    assert edges == [("a", "R1", "b"), ("a", "R2", "c")]
+    assert kept.relation_signature(np.arange(3)).shape == (3, 6)
