@@ -69,7 +69,8 @@ class FusionAnswerer:
         return self._linker
 
     def topics(self, questions: Sequence[Question], strip_brackets: bool) -> list[list[str]]:
-        """Each question's topic ids: its brackets, or the best linked mention of its plain text."""
+        """Each question's topic ids: its brackets, or the best linked mention of its plain text, else the
+        best exact-name candidate of a mention above ``head.topic_floor``."""
         out: list[list[str]] = [[q.topic] if (q.topic and not strip_brackets) else [] for q in questions]
         need = [i for i, t in enumerate(out) if not t]
         if need:
@@ -78,6 +79,11 @@ class FusionAnswerer:
                 if linked:
                     best = max(linked, key=lambda m: m.score)
                     out[i] = [str(best.entity_id)]
+                    continue
+                exact = [(m.score, str(c.entity_id)) for m in res.mentions for c in m.candidates[:1]
+                         if c.source == "exact" and m.score >= self.head.topic_floor]
+                if exact:  # nothing linked, but a name typed exactly: a question has a topic
+                    out[i] = [max(exact)[1]]
         index = self.graph.snapshot.index_of
         return [[t for t in ts if t in index] for ts in out]
 

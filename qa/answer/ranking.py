@@ -31,6 +31,10 @@ class HeadConfig:
     depth_tail: retrieval walks only as deep as the model's step mixture ``π`` needs: the smallest
         depth whose later steps together carry less than this share of ``π`` (read from the question
         and its topic before retrieval); 0: always the model's ``max_hops``.
+    topic_floor: a question is about something: when the linker links none of its mentions (each below
+        its NIL threshold), the best candidate that matches a mention's text exactly is its topic if
+        that mention's probability is at least this (a prior fitted on other phrasings scores a name in
+        a new phrasing low: "what movies was Sonja Sohn an actor in" 0.46); 1: no fallback.
     """
 
     cutoff: float = 0.5
@@ -39,6 +43,7 @@ class HeadConfig:
     paths_per_answer: int = 2
     beam: int = 3
     depth_tail: float = 0.001
+    topic_floor: float = 0.1
 
 
 def softmax(scores: np.ndarray) -> np.ndarray:
