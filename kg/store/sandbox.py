@@ -183,13 +183,30 @@ def collect_rows(result: Any, limit: int, convert: Convert) -> tuple[list[str], 
     return columns, rows, False
 
 
+class WorkerCrashed(QueryError):
+    """The worker died of a signal other than SIGKILL (the database crashed in it)."""
+
+
 def run_isolated(conn: Any, query: str, params: dict[str, Any], *, limit: int, timeout_s: float, convert: Convert,
                  limits: SandboxLimits = DEFAULT_LIMITS) -> CypherResult:
     """Run one reading ``query`` on the LadybugDB connection ``conn`` in a forked worker (see the module
     docstring); rows are passed through ``convert`` there. Every way the worker can fail ends in a
     :class:`QueryError` or :class:`ReadOnlyViolation`; the caller's process and the stored graph are left as
-    they were."""
+    they were.
+
+    A worker that crashes is tried once more: a fork of a process whose database threads are busy can
+    crash on a plain ``MATCH`` (seen twice in one day's test runs, right after a write); a query that
+    crashes the database itself crashes twice and gets the error."""
     precheck(query, limits)
+    try:
+        return _run_once(conn, query, params, limit=limit, timeout_s=timeout_s, convert=convert, limits=limits)
+    except WorkerCrashed:
+        return _run_once(conn, query, params, limit=limit, timeout_s=timeout_s, convert=convert, limits=limits)
+
+
+def _run_once(conn: Any, query: str, params: dict[str, Any], *, limit: int, timeout_s: float, convert: Convert,
+              limits: SandboxLimits) -> CypherResult:
+    """One worker for ``query`` (see :func:`run_isolated`)."""
     budget = limits.memory_mb << 20
     start_rss = _rss(os.getpid())
     address_space = _vm_size(os.getpid())
@@ -241,7 +258,8 @@ def run_isolated(conn: Any, query: str, params: dict[str, Any], *, limit: int, t
     if problem is not None:
         raise problem
     if ended:
-        raise QueryError(_died(status, limits))
+        crashed = status is not None and os.WIFSIGNALED(status) and os.WTERMSIG(status) != signal.SIGKILL
+        raise (WorkerCrashed if crashed else QueryError)(_died(status, limits))
     outcome = pickle.loads(bytes(buffer[8:]))
     if outcome[0] == "ok":
         return CypherResult(columns=outcome[1], rows=outcome[2], truncated=outcome[3])

@@ -387,3 +387,22 @@ def test_api_cypher_answers_with_a_clear_error_and_keeps_serving(tmp_path: Path)
             assert "Traceback" not in response.text
         ok = client.post("/cypher", json={"query": "MATCH (n:Entity) RETURN n.id ORDER BY n.id"})
         assert ok.status_code == 200 and ok.json()["rows"] == [["a"], ["b"]]
+
+
+def test_a_worker_that_crashes_once_is_tried_again(graph: EmbeddedStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fork can crash for reasons of the fork (the database's threads were busy), not of the query:
+    one crash is retried; the second answers."""
+    from kg.store import sandbox
+
+    calls: list[str] = []
+    real = sandbox._run_once
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        calls.append("try")
+        if len(calls) == 1:
+            raise sandbox.WorkerCrashed("the database crashed on this query (SIGSEGV)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sandbox, "_run_once", flaky)
+    assert graph.cypher("MATCH (n:Entity {id: 'a'}) RETURN n.name").rows == [["A"]]
+    assert calls == ["try", "try"]
