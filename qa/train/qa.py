@@ -296,10 +296,13 @@ def synthesised(config: TrainConfig, snapshot: GraphSnapshot, encoder: Any = Non
 def split_questions(config: TrainConfig, snapshot: GraphSnapshot | None = None, encoder: Any = None
                     ) -> tuple[list[Question], list[Question], list[Question]]:
     """(train, validation, test) by ``config.split`` (test is empty for the validation protocol), with the
-    synthesised questions (when ``snapshot`` is given) split like a question file."""
+    synthesised questions (when ``snapshot`` is given): beside question files they all train, and validation
+    (what early-stops training and fits the answer cut-off) is the written questions alone; with no question
+    file they are split like one."""
     train, val, test = [], [], []
     if snapshot is not None:
-        tr, va = split_validation(synthesised(config, snapshot, encoder))
+        synth = synthesised(config, snapshot, encoder)
+        tr, va = (synth, []) if config.questions else split_validation(synth)
         train += tr
         val += va
     for path in config.questions:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from pathlib import Path
 
 import pytest
 
 from qa.data.questions import Question
-from qa.data.synthesis import TEMPLATES, SynthesisConfig, relation_paths, render, roles, synthesise
+from qa.data.synthesis import SOURCE_PREFIX, TEMPLATES, SynthesisConfig, relation_paths, render, roles, synthesise
 from retrieval.snapshot import GraphSnapshot
 from tests.conftest import SHARED
 
@@ -200,3 +201,23 @@ def test_a_real_graph_file() -> None:
             table = adjacency if hop.endswith(">") else back
             nodes = {m for n in nodes for m in table[(n, hop.strip("<>"))]}
         assert set(q.answers) == nodes, q
+
+
+def test_beside_question_files_synthesised_questions_only_train(tmp_path: Path) -> None:
+    """Validation early-stops training and fits the cut-off: with question files it is their questions
+    alone (synthesised ones in it showed up as a '0-hop' group and steered early stopping)."""
+    from qa.train.qa import TrainConfig, split_questions
+    from tests.qa.films import TRAIN, make_snapshot, make_store, questions
+
+    store = make_store(tmp_path)
+    snapshot = make_snapshot(store)
+    store.close()
+    written = questions(tmp_path, TRAIN)
+    files = sorted({q.source.rsplit(":", 1)[0] for q in written})
+    cfg = TrainConfig(questions=files, synthesise=200, synonyms=0)
+    train, val, _ = split_questions(cfg, snapshot)
+    assert all(not q.source.startswith(SOURCE_PREFIX) for q in val)
+    assert sum(q.source.startswith(SOURCE_PREFIX) for q in train) > 0
+    zero_shot = TrainConfig(questions=[], synthesise=200, synonyms=0)
+    _, val0, _ = split_questions(zero_shot, snapshot)
+    assert val0 and all(q.source.startswith(SOURCE_PREFIX) for q in val0)
