@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import ctypes
 import faulthandler
+import gc
 import os
 import pickle
 import re
@@ -293,6 +294,9 @@ def _started(fd: int, wait_s: float) -> bool:
 def _child(conn: Any, query: str, params: dict[str, Any], limit: int, convert: Convert,
            fd: int, address_space: int, memory_mb: int) -> None:  # pragma: no cover (runs in the forked worker)
     """The worker: check the plan, run the query, send the outcome down ``fd``, and leave at once."""
+    # No garbage collection in the worker: it would run the destructors of the parent's objects that await
+    # collection (a database another test left unclosed, whose threads do not exist in the child).
+    gc.disable()
     code = 0
     try:
         faulthandler.disable()  # a crash of the worker is answered by the parent, not dumped on stderr

@@ -108,7 +108,9 @@ def test_a_store_from_before_typed_columns_is_converted_on_open(tmp_path: Path) 
     columns = {row[1] for row in store.read("CALL table_info('Entity') RETURN *").rows}
     assert "props" not in columns
     store.close()
-    assert EmbeddedStore(path).get_entity("m") is not None  # a second open finds nothing to convert
+    again = EmbeddedStore(path)  # a second open finds nothing to convert
+    assert again.get_entity("m") is not None
+    again.close()
 
 
 def test_kill_while_new_columns_are_written_keeps_whole_batches(tmp_path: Path) -> None:
