@@ -223,8 +223,8 @@ class EmbeddedStore(GraphStore):
         ladybug caches one prepared statement per query text, without bound, and each
         relationship type has its own query texts: 2,000 types kept ~0.2 MB each after
         their writes. Re-preparing the few queries of the next batch costs milliseconds.
-        ``keep=0`` clears it: after the schema changed (a column added, widened or rolled back), a
-        statement prepared against the old schema must not run again (it crashed the process).
+        ``keep=0`` clears it after the schema changed (a column added, widened or rolled back): a
+        precaution, so that no statement prepared against the old schema runs again.
         (A private attribute: if a ladybug release renames it, nothing is trimmed.)
         """
         cache = getattr(self._conn, "_pybind_implicit_prepared_cache", None)

@@ -195,9 +195,9 @@ def run_isolated(conn: Any, query: str, params: dict[str, Any], *, limit: int, t
     :class:`QueryError` or :class:`ReadOnlyViolation`; the caller's process and the stored graph are left as
     they were.
 
-    A worker that crashes is tried once more: a fork of a process whose database threads are busy can
-    crash on a plain ``MATCH`` (seen twice in one day's test runs, right after a write); a query that
-    crashes the database itself crashes twice and gets the error."""
+    A worker that crashes is tried once more, as a safety net: workers crashed on a plain ``MATCH`` in
+    three test runs, most likely from a database another test left unclosed (the worker now collects no
+    garbage, see :func:`_child`); a query that crashes the database itself crashes twice and gets the error."""
     precheck(query, limits)
     try:
         return _run_once(conn, query, params, limit=limit, timeout_s=timeout_s, convert=convert, limits=limits)

@@ -15,20 +15,14 @@ import click
 
 from kg.errors import ConfigError
 from qa.cli.base import MODEL_HELP, Context, _fail_cleanly, _model_dir, load_answerer_for_cli, render_prediction
-from qa.resources import bundled_configs, config_path
+from qa.resources import config_path
 
 
 def _config_file(arg: str | None) -> Path | None:
     """The training config a user named: a JSON file's path, or the name of a bundled one (``sample``)."""
     if arg is None:
         return None
-    path = Path(arg)
-    if path.is_file():
-        return path
-    if path.suffix == ".json" or path.name != arg:
-        raise ConfigError(f"config file {arg} not found (a path, or a bundled config: "
-                          f"{', '.join(bundled_configs())})")
-    return config_path(arg)
+    return Path(arg) if Path(arg).is_file() else config_path(arg)
 
 
 @click.command("train")

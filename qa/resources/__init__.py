@@ -28,6 +28,6 @@ def config_path(name: str) -> Path:
     """The bundled config called ``name`` (``sample`` or ``sample.json``); a clear error names the others."""
     path = CONFIGS / f"{Path(name).stem}.json"
     if Path(name).name != name or not path.is_file():
-        raise ConfigError(f"no bundled config {name!r}: the bundled ones are {', '.join(bundled_configs())}; "
-                          "or give the path of a JSON config file")
+        raise ConfigError(f"{name}: no such config file, and no bundled config of that name (the bundled ones: "
+                          f"{', '.join(bundled_configs())}); give the path of a JSON config file or a bundled name")
     return path
