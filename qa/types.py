@@ -58,6 +58,12 @@ class Prediction:
         ranked: every candidate with its score, best first (for Hits@k and MRR).
         answers: the candidates above the answerer's cut-off, with evidence.
         seconds: time spent on this question (end to end), when measured one at a time.
+        kind: what the question asks (:mod:`qa.kinds`): ``path`` (the answers of a relation path), ``count``,
+            ``yes/no``, ``filter``, ``comparison`` or ``superlative``.
+        value: the answer when it is not a list of entities: the number (``count``), ``True``/``False``
+            (``yes/no``), the largest or smallest value (``superlative``).
+        cypher, params: for a composed answer, the read-only query that returns exactly it on either store.
+        reading: the composition in words (path, constraints, operation); note: why there is no answer.
         memory: the fused KG memory of this question, when the answerer keeps it: ``{entity id:
             float32 node state}`` for the topics, the answers and every entity on their evidence
             paths (what the dialogue head attends to). Not part of :meth:`to_dict`.
@@ -69,6 +75,12 @@ class Prediction:
     answers: list[Answer]
     seconds: float | None = None
     memory: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    kind: str = "path"
+    value: Any = None
+    cypher: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    reading: str | None = None
+    note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

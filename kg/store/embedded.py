@@ -125,6 +125,15 @@ class EmbeddedStore(GraphStore):
         self._edge_props: dict[str, PropertyColumns] = {}
         if not read_only:
             self._convert_json_props()
+            self._ensure_functions()
+
+    def _ensure_functions(self) -> None:
+        """Neo4j's ``toFloat`` (the database names it ``CAST(x AS DOUBLE)``), so that a query comparing numbers
+        stored as names (``toFloat(y.name) > 2000``, as :mod:`qa.kinds` writes) runs on both stores alike."""
+        try:
+            self._run("RETURN toFloat('1') AS x")
+        except RuntimeError:
+            self._run("CREATE MACRO toFloat(x) AS CAST(x AS DOUBLE)")
 
     # -- helpers ---------------------------------------------------------------------------
     def _run(self, query: str, params: dict[str, Any] | None = None) -> list[list[Any]]:

@@ -1,0 +1,412 @@
+"""Questions beyond relation paths: counts, filters, intersections, comparisons, superlatives and yes/no.
+
+:class:`KindAnswerer` wraps a path answerer (:class:`qa.answer.answerer.FusionAnswerer`). A question whose
+words ask for nothing but a path, about one entity, goes to the path answerer unchanged. Otherwise it is
+composed:
+
+1. **Entities and values**: the linker's mentions (the best-scored one is the topic, an entity the user
+   typed by name is a *constraint*) and the graph's categorical values named in the words ("comedies",
+   "French", "1994"; :class:`qa.kinds.values.ValueIndex`). A question naming only values takes the first
+   as its topic ("how many films came out in 1994").
+2. **Operation words** (:func:`qa.kinds.reading.read`): count, yes/no, a comparison with a number, a
+   superlative.
+3. **The path**: the path answerer reads the question with the constraints and the comparison taken out
+   and the topic in brackets; its answers' evidence paths vote for one relation path (weighted by the
+   answers' scores). A last hop into a constraint's relation ("films released in [1994]") or into the
+   numeric relation compared ("came out after 2000") is the constraint, not the path, and is dropped.
+4. **The set**: the path is walked from the topic over the whole graph (exact, like the Cypher), then
+   each constraint keeps the entities with an edge to it (the relation is the one, among those joining the
+   set to it, that the question's words score highest), a comparison keeps those whose numeric value
+   holds (the numeric relation the question's words score highest among those the set has), a
+   superlative keeps those with the largest or smallest value.
+5. **The answer**: the set (with evidence paths), its size (``count``), or whether the other entity is
+   in it (``yes``/``no``: tried with each entity as the topic; yes when either holds). Every composed
+   prediction carries ``kind``, ``value``, a ``cypher`` query with ``params`` that returns exactly that
+   answer on either store, and ``reading`` (the composition in words).
+
+When the words ask for something the graph cannot give (an order by a value the graph does not keep as
+numbers, a yes/no question with one entity), the prediction says so in ``note`` and has no answers,
+rather than answering a path question it guessed.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from qa.answer.evidence import relation_path_evidence
+from qa.answer.paths import Hop, RelationPath, walk
+from qa.data.questions import Question
+from qa.kinds.cypher import Aggregate, Composition, describe
+from qa.kinds.reading import COUNT, Reading, read
+from qa.kinds.values import ValueIndex
+from qa.types import Answer, Prediction
+
+_BRACKETS = re.compile(r"\[([^\]]+)\]")
+
+
+@dataclass
+class Found:
+    """An entity named in the question: node index, span, whether it is a categorical value, linker score."""
+
+    node: int
+    span: tuple[int, int]
+    value: bool
+    score: float
+
+
+@dataclass
+class Plan:
+    """How a question is answered (see the module docstring): ``kind`` is ``path``, ``count``, ``yes/no``,
+    ``filter``, ``comparison``, ``superlative`` (the outermost operation), ``topic`` and ``others`` entities."""
+
+    text: str
+    kind: str
+    reading: Reading
+    topic: Found | None
+    others: list[Found] = field(default_factory=list)
+
+
+def _rewrite(text: str, edits: dict[tuple[int, int], str]) -> str:
+    """``text`` with each span replaced (overlapping spans: the first one wins), spaces tidied."""
+    out, last = [], 0
+    for (s, e), repl in sorted(edits.items()):
+        if s < last:
+            continue
+        out += [text[last:s], repl]
+        last = e
+    out.append(text[last:])
+    return re.sub(r"\s+", " ", "".join(out)).strip()
+
+
+class KindAnswerer:
+    """Answers every kind of question the module docstring lists, through ``base`` for the paths.
+
+    Args:
+        base: the path answerer (its graph, linker, relation scorer and model).
+        floor: an entity typed by exact name counts as named when the linker scores it at least this high.
+        evidence: evidence paths kept per answer.
+    """
+
+    def __init__(self, base: Any, floor: float = 0.1, evidence: int = 1, max_shown: int = 50) -> None:
+        self.base, self.floor, self.evidence, self.max_shown = base, floor, evidence, max_shown
+        self.snapshot = base.graph.snapshot
+        self.values = ValueIndex.build(self.snapshot)
+        self.notes: list[str] = list(getattr(base, "notes", []))
+
+    def __repr__(self) -> str:
+        return f"KindAnswerer({self.base!r}, numeric={sorted(self.values.numeric)})"
+
+    # -- reading ---------------------------------------------------------------------------------
+    def plan(self, question: Question, strip_brackets: bool = False) -> Plan:
+        text = question.plain
+        snap = self.snapshot
+        found: list[Found] = []
+        bracket = None if strip_brackets else question.topic
+        if bracket and bracket in snap.index_of:
+            s = text.find(bracket)
+            found.append(Found(snap.index_of[bracket], (s, s + len(bracket)) if s >= 0 else (0, 0), False, 1.0))
+        [res] = self.base.linker.link_batch([text])
+        linked = [m for m in res.mentions if m.entity_id is not None and str(m.entity_id) in snap.index_of]
+        reading = read(text, skip=[(m.start, m.end) for m in linked])
+        taken = [r.span for r in (reading.comparison, reading.superlative) if r is not None]
+        for m in res.mentions:
+            ent = str(m.entity_id) if m.entity_id is not None else None
+            if ent is None:
+                exact = [c for c in m.candidates[:1] if c.source == "exact" and c.score >= self.floor]
+                ent = str(exact[0].entity_id) if exact else None
+            if ent is None or ent not in snap.index_of or any(a < m.end and m.start < b for a, b in taken):
+                continue
+            node = snap.index_of[ent]
+            if any(f.node == node for f in found):
+                continue
+            is_value = any(r in self.values.categorical for r in self.values.relations_into(node))
+            found.append(Found(node, (m.start, m.end), is_value, float(m.score)))
+        for s, e, nodes in self.values.names(text, taken):       # names typed exactly that the linker missed
+            inside = [f for f in found if s <= f.span[0] and f.span[1] <= e and (s, e) != f.span]
+            if any(f.span[0] < e and s < f.span[1] for f in found if f not in inside) or any(
+                    f.node in nodes for f in found):
+                continue
+            for f in inside:                                   # "Jean-Luc Godard", not the linker's "Godard"
+                found.remove(f)
+            node = max(nodes, key=lambda n: int(snap.out_ptr[n + 1] - snap.out_ptr[n] + snap.in_ptr[n + 1]
+                                                - snap.in_ptr[n]))
+            is_value = any(r in self.values.categorical for r in self.values.relations_into(node))
+            found.append(Found(node, (s, e), is_value, 0.0))
+        skip = [f.span for f in found] + taken
+        for s, e, node in self.values.find(text, skip):
+            if not any(f.node == node for f in found):
+                found.append(Found(node, (s, e), True, 0.0))
+        if not found:   # nothing named above the floor: the linker's best exact-name candidate ("motorcycle films")
+            exact = [(c.score, m, str(c.entity_id)) for m in res.mentions for c in m.candidates[:1]
+                     if c.source == "exact" and str(c.entity_id) in snap.index_of
+                     and not any(a < m.end and m.start < b for a, b in taken)]
+            if exact:
+                sc, m, ent = max(exact, key=lambda x: x[0])
+                found.append(Found(snap.index_of[ent], (m.start, m.end), False, float(sc)))
+        names = [f for f in found if not f.value]
+        topic = (found[0] if bracket and found else
+                 max(names, key=lambda f: f.score) if names else min(found, key=lambda f: f.span) if found else None)
+        others = sorted((f for f in found if f is not topic), key=lambda f: f.span)
+        if reading.count:
+            kind = "count"
+        elif reading.yes_no:
+            kind = "yes/no"
+        elif reading.superlative:
+            kind = "superlative"
+        elif reading.comparison:
+            kind = "comparison"
+        elif others:
+            kind = "filter"
+        else:
+            kind = "path"
+        return Plan(text, kind, reading, topic, others)
+
+    # -- answering -------------------------------------------------------------------------------
+    def predict(self, questions: Sequence[Question], *, strip_brackets: bool = False,
+                batch_size: int = 64) -> list[Prediction]:
+        start = time.perf_counter()
+        plans = [self.plan(q, strip_brackets) for q in questions]
+        out: list[Prediction | None] = [None] * len(plans)
+        plain = [i for i, p in enumerate(plans) if p.kind == "path"]
+        if plain:
+            preds = self.base.predict([questions[i] for i in plain], strip_brackets=strip_brackets,
+                                      batch_size=batch_size)
+            for i, p in zip(plain, preds, strict=True):
+                out[i] = p
+        for i, p in enumerate(plans):
+            if out[i] is None:
+                out[i] = self._compose(questions[i].text, p)
+        per = (time.perf_counter() - start) / max(1, len(plans))
+        for pred in out:
+            assert pred is not None
+            pred.seconds = per
+        return [p for p in out if p is not None]
+
+    def _path(self, plan: Plan, topic: Found, drop: Sequence[Found]) -> tuple[RelationPath, Prediction]:
+        """The relation path the path answerer reads in the question (with ``drop`` and the comparison taken
+        out, ``topic`` in brackets): its answers' evidence paths vote, weighted by score."""
+        name = self.snapshot.node_ids[topic.node]
+        edits = {f.span: "" for f in drop}
+        r = plan.reading
+        if r.comparison:
+            edits[r.comparison.span] = ""
+        if r.superlative:
+            edits[r.superlative.span] = ""
+        if r.count:
+            m = COUNT.search(plan.text)
+            if m:
+                edits[m.span()] = "which" if m.group(0).lower() == "how many" else ""
+        if topic.span[1] > topic.span[0]:
+            edits[topic.span] = f"[{name}]"
+        core = _rewrite(plan.text, edits)
+        if "[" not in core:
+            core = f"{core} [{name}]"
+        [pred] = self.base.predict([Question(core, (), topic=name)])
+        votes: Counter[RelationPath] = Counter()
+        for a in pred.answers:
+            for ev in a.evidence[:1]:
+                hops, cur = [], name
+                for st in ev.steps:
+                    out = st.head == cur
+                    hops.append(Hop(st.relation, "out" if out else "in"))
+                    cur = st.tail if out else st.head
+                votes[tuple(hops)] += a.score
+        return (votes.most_common(1)[0][0] if votes else ()), pred
+
+    def _scores(self, text: str) -> dict[str, float]:
+        row = self.base.retriever.relation_scorer.batch([text])[0]
+        return dict(zip(self.snapshot.relations, row.tolist(), strict=True))
+
+    def _hops_to(self, nodes: np.ndarray, target: int) -> Counter[Hop]:
+        """Hops from the nodes to ``target`` (either stored direction), with how many nodes have each."""
+        snap, found = self.snapshot, Counter[Hop]()
+        for direction, ptr, nbr, typ in (("out", snap.out_ptr, snap.out_nbr, snap.out_type),
+                                         ("in", snap.in_ptr, snap.in_nbr, snap.in_type)):
+            lo, hi = ptr[target], ptr[target + 1]
+            back = "in" if direction == "out" else "out"
+            mask = np.isin(nbr[lo:hi], nodes)
+            for t in typ[lo:hi][mask]:
+                found[Hop(snap.relations[int(t)], back)] += 1
+        return found
+
+    def _values(self, nodes: np.ndarray, hop: Hop) -> dict[int, list[float]]:
+        snap, out = self.snapshot, {}
+        rel = snap.relations.index(hop.relation)
+        for n in nodes.tolist():
+            a, b = snap.out_ptr[n], snap.out_ptr[n + 1]
+            vals = [self.values.numbers[int(v)] for v, t in zip(snap.out_nbr[a:b], snap.out_type[a:b], strict=True)
+                    if t == rel and int(v) in self.values.numbers]
+            if vals:
+                out[n] = vals
+        return out
+
+    def _numeric_hop(self, nodes: np.ndarray, reading: Reading, words: str) -> tuple[Hop | None, str]:
+        """The numeric relation to compare or order the set by, or a note why there is none: for a comparison,
+        one whose values in the set fall on both sides of the number (a year for "after 2000", not a count);
+        for a superlative, the one its words score highest, unless they score an attribute whose values are
+        not numbers higher ("the highest rated" where ratings are words)."""
+        snap = self.snapshot
+        if not self.values.numeric:
+            return None, "the graph keeps no numbers (no relation whose values are all numbers) to compare or order by"
+        have: dict[str, list[float]] = {}
+        for rel in sorted(self.values.numeric):
+            vals = [v for vs in self._values(nodes, Hop(rel, "out")).values() for v in vs]
+            if vals:
+                have[rel] = vals
+        if not have:
+            return None, "none of the entities asked about has a number to compare or order by"
+        if reading.comparison is not None:
+            cmp = reading.comparison
+            fits = [r for r, vs in have.items() if min(vs) <= cmp.number <= max(vs)
+                    or any(cmp.holds(v) for v in vs) and not all(cmp.holds(v) for v in vs)]
+            if not fits:
+                ranges = ", ".join(f"{r} {min(vs):g}..{max(vs):g}" for r, vs in have.items())
+                return None, f"no number of these entities is comparable with {cmp.number:g} ({ranges})"
+            scores = self._scores(words)
+            return Hop(max(fits, key=lambda r: scores[r]), "out"), ""
+        scores = self._scores(words)
+        best = max(have, key=lambda r: scores[r])
+        closer = [r for r in self.values.categorical if r not in self.values.numeric and scores[r] > scores[best] + 0.1]
+        if closer:
+            return None, (f"'{words}' asks about {closer[0]}, whose values are not numbers: "
+                          "kgqa cannot order by it")
+        return Hop(best, "out"), ""
+
+    def _compose(self, text: str, plan: Plan) -> Prediction:
+        kind, reading, snap = plan.kind, plan.reading, self.snapshot
+        if plan.topic is None:
+            return self._none(text, plan, [], "no entity of the graph is named in the question")
+        if kind == "yes/no":
+            if not plan.others:
+                return self._none(text, plan, [snap.node_ids[plan.topic.node]],
+                                  "a yes/no question needs two things to relate; only one was found in the graph")
+            target = plan.others[-1]
+            rest = [f for f in plan.others if f is not target]
+            pred = None
+            for topic, other in ((plan.topic, target), (target, plan.topic)):
+                got = self._set(text, plan, topic, rest + [other], target=other)
+                if pred is None or (got.value and not pred.value):
+                    pred = got
+                if got.value:
+                    break
+            assert pred is not None
+            return pred
+        # two entities named: the one the path starts from is the one whose reading gives an answer
+        # (the best-linked first)
+        order = [plan.topic] + [f for f in plan.others if not f.value]
+        pred = None
+        for topic in order:
+            rest = [f for f in [plan.topic, *plan.others] if f is not topic]
+            got = self._set(text, plan, topic, rest)
+            if pred is None:
+                pred = got
+            if got.answers or (got.value not in (None, 0)):
+                return got
+        assert pred is not None
+        return pred
+
+    def _set(self, text: str, plan: Plan, topic: Found, others: Sequence[Found], target: Found | None = None
+             ) -> Prediction:
+        snap, reading = self.snapshot, plan.reading
+        tid = snap.node_ids[topic.node]
+        path, _ = self._path(plan, topic, others)
+        if target is not None and target.value:
+            # "is [Heat] a comedy": whether the topic has the value, through a relation that ends at values
+            # like it (the one the words score highest)
+            into = self.values.relations_into(target.node)
+            scores = self._scores(plan.text)
+            if into and not (len(path) == 1 and path[0] == Hop(path[0].relation, "out") and path[0].relation in into):
+                path = (Hop(max(into, key=lambda r: scores[r]), "out"),)
+        constraints = [f for f in others if f is not target]
+        if not path:
+            return self._none(text, plan, [tid], "the path model found no relation path from the topic")
+        words_scores = self._scores(plan.text)
+        # a last hop into a constraint's value, or into the numeric relation, is that constraint
+        numeric: Hop | None = None
+        note = ""
+        if reading.comparison or reading.superlative:
+            inner = path[:-1] if (path[-1].relation in self.values.numeric and path[-1].direction == "out"
+                                  and len(path) > 1) else path
+            nodes, _ = walk(snap, topic.node, inner)
+            words = plan.text if reading.superlative is None else self._superlative_words(plan)
+            numeric, note = self._numeric_hop(nodes, reading, words)
+            if numeric is None:
+                return self._none(text, plan, [tid], note)
+            path = inner
+        for c in constraints:
+            if len(path) > 1 and path[-1].direction == "out" and path[-1].relation in self.values.relations_into(c.node):
+                path = path[:-1]
+        nodes, _ = walk(snap, topic.node, path)
+        hops: list[tuple[Hop, str]] = []
+        for c in constraints:
+            options = self._hops_to(nodes, c.node)
+            if not options:
+                nodes = nodes[:0]
+                hops.append((Hop(self.values.relations_into(c.node)[0] if self.values.relations_into(c.node)
+                                 else snap.relations[0], "out"), snap.node_ids[c.node]))
+                continue
+            hop = max(options, key=lambda h: (words_scores[h.relation], options[h]))
+            keep = self._with_hop(nodes, c.node, hop)
+            nodes = keep
+            hops.append((hop, snap.node_ids[c.node]))
+        value: Any = None
+        aggregate: Aggregate = "list"
+        if numeric is not None:
+            vals = self._values(nodes, numeric)
+            if reading.comparison is not None:
+                cmp = reading.comparison
+                nodes = np.asarray(sorted(n for n, vs in vals.items() if any(cmp.holds(v) for v in vs)), np.int64)
+            if reading.superlative is not None:
+                vals = {n: vs for n, vs in vals.items() if n in set(nodes.tolist())}
+                aggregate = reading.superlative.direction
+                if vals:
+                    pick = max if aggregate == "max" else min
+                    best = pick(pick(vs) for vs in vals.values())
+                    nodes = np.asarray(sorted(n for n, vs in vals.items() if best in vs), np.int64)
+                    value = best
+                else:
+                    nodes = nodes[:0]
+        if plan.kind == "count":
+            aggregate, value = "count", len(nodes)
+        elif target is not None:
+            aggregate, value = "exists", bool(target.node in set(nodes.tolist()))
+        comp = Composition(path, tuple(hops), numeric, reading.comparison, aggregate,
+                           snap.node_ids[target.node] if target is not None else None)
+        cypher, params = comp.cypher(tid)
+        shown = nodes if target is None else np.asarray([target.node] if value else [], np.int64)
+        ids = [snap.node_ids[int(n)] for n in shown[: self.max_shown]]
+        ev = relation_path_evidence(snap, tid, ids, path, limit=self.evidence) if ids else {}
+        answers = [Answer(e, snap.names[snap.index_of[e]], 1.0, ev.get(e, [])) for e in ids]
+        pred = Prediction(text, [tid], [(a.entity_id, 1.0) for a in answers], answers)
+        pred.kind, pred.value, pred.cypher, pred.params = plan.kind, value, cypher, params
+        pred.reading = describe(comp, lambda e: snap.names[snap.index_of[e]] if e in snap.index_of else e)
+        if note:
+            pred.note = note
+        return pred
+
+    def _with_hop(self, nodes: np.ndarray, target: int, hop: Hop) -> np.ndarray:
+        snap = self.snapshot
+        rel = snap.relations.index(hop.relation)
+        ptr, nbr, typ = ((snap.in_ptr, snap.in_nbr, snap.in_type) if hop.direction == "out"
+                         else (snap.out_ptr, snap.out_nbr, snap.out_type))
+        lo, hi = ptr[target], ptr[target + 1]
+        joined = nbr[lo:hi][typ[lo:hi] == rel]
+        return nodes[np.isin(nodes, joined)]
+
+    def _superlative_words(self, plan: Plan) -> str:
+        sup = plan.reading.superlative
+        assert sup is not None
+        after = re.match(r"\s*(\w+(?:ed|est))\b", plan.text[sup.span[1]:])     # "highest rated", "most voted"
+        return f"{sup.word} {after.group(1)}" if after else sup.word
+
+    def _none(self, text: str, plan: Plan, topics: list[str], note: str) -> Prediction:
+        pred = Prediction(text, topics, [], [])
+        pred.kind, pred.value, pred.note = plan.kind, None, note
+        return pred

@@ -1,0 +1,135 @@
+"""What a graph offers beyond paths, computed from its edges: shared values to filter by, numbers to compare.
+
+- A relation is **categorical** when its tails are values that many heads share (mean fan-in of at least
+  ``min_fan_in``: a genre, a language, a year), as opposed to one-of-a-kind tails (a film's director).
+  Their tails are the values a question can filter by ("which comedies", "in French", "in 1994"), found
+  in the question's words by :meth:`ValueIndex.find` (case-insensitive, singular or plural).
+- A relation is **numeric** when every tail's name is a number (a year, a rating, a count); its values
+  can be compared ("after 2000") and ordered ("the most recent").
+
+Nothing here knows a dataset: both sets are computed from the snapshot.
+
+Usage::
+
+    values = ValueIndex.build(snapshot)
+    values.find("which comedies did Woody Allen direct", skip=[(16, 27)])   # [(7, 15, node of 'Comedy')]
+    values.numeric                                                            # {'release_year', ...}
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from spacy.lang.en.stop_words import STOP_WORDS
+
+from kg.names import lookup_key
+from qa.data.synthesis import _inflect
+from retrieval.snapshot import GraphSnapshot
+
+NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
+_TOKEN = re.compile(r"[\w'&.-]+")
+MAX_WORDS = 4
+
+
+@dataclass
+class ValueIndex:
+    """The graph's categorical values by lookup key, and its numeric relations (see the module docstring).
+
+    Attributes:
+        snapshot: the graph; categorical: relation → mean fan-in, for the categorical relations.
+        numeric: relations whose every tail is a number; numbers: node index → its value (numeric tails).
+        by_key: lookup key of a value's name (and its singular and plural) → value node indices.
+    """
+
+    snapshot: GraphSnapshot
+    categorical: dict[str, float] = field(default_factory=dict)
+    numeric: set[str] = field(default_factory=set)
+    numbers: dict[int, float] = field(default_factory=dict)
+    by_key: dict[str, list[int]] = field(default_factory=dict)
+    _names: dict[str, list[int]] | None = field(default=None, repr=False)
+
+    @classmethod
+    def build(cls, snapshot: GraphSnapshot, min_fan_in: float = 10.0) -> ValueIndex:
+        out = cls(snapshot)
+        for r, rel in enumerate(snapshot.relations):
+            tails = np.unique(snapshot.dst[snapshot.edge_type == r])                 # (T_r,)
+            if not len(tails):
+                continue
+            edges = int((snapshot.edge_type == r).sum())
+            names = [snapshot.names[int(t)] for t in tails]
+            if all(NUMBER.match(n.strip()) for n in names):
+                out.numeric.add(rel)
+                out.numbers.update((int(t), float(n)) for t, n in zip(tails, names, strict=True))
+            if edges / len(tails) >= min_fan_in:
+                out.categorical[rel] = edges / len(tails)
+                for t, n in zip(tails, names, strict=True):
+                    key = lookup_key(n)
+                    if not key or key in STOP_WORDS:
+                        continue
+                    forms = {key} if NUMBER.match(key) else {key, _inflect(key, True), _inflect(key, False)}
+                    for f in forms:
+                        out.by_key.setdefault(f, [])
+                        if int(t) not in out.by_key[f]:
+                            out.by_key[f].append(int(t))
+        return out
+
+    def find(self, text: str, skip: Sequence[tuple[int, int]] = ()) -> list[tuple[int, int, int]]:
+        """Values named in ``text`` outside the spans ``skip``: ``(start, end, node)``, longest match first
+        at each place, in text order. A key naming several values (a tag and a genre) gives the value of
+        the relation with the highest fan-in."""
+        toks = [(m.start(), m.end()) for m in _TOKEN.finditer(text)]
+        out: list[tuple[int, int, int]] = []
+        i = 0
+        while i < len(toks):
+            for n in range(min(MAX_WORDS, len(toks) - i), 0, -1):
+                s, e = toks[i][0], toks[i + n - 1][1]
+                if any(a < e and s < b for a, b in skip):
+                    continue
+                nodes = self.by_key.get(lookup_key(text[s:e].strip(".'")))
+                if nodes:
+                    out.append((s, e, max(nodes, key=self._fan_in)))
+                    i += n - 1
+                    break
+            i += 1
+        return out
+
+    def names(self, text: str, skip: Sequence[tuple[int, int]] = (), max_words: int = 8
+              ) -> list[tuple[int, int, list[int]]]:
+        """Stretches of ``text`` that are exactly some entity's name, typed as a name (the first letter a
+        capital or a digit; not a lone function word): ``(start, end, nodes)``, longest first at each place."""
+        if self._names is None:
+            self._names = {}
+            for i, n in enumerate(self.snapshot.names):
+                self._names.setdefault(lookup_key(n), []).append(i)
+        toks = [(m.start(), m.end()) for m in _TOKEN.finditer(text)]
+        out: list[tuple[int, int, list[int]]] = []
+        i = 0
+        while i < len(toks):
+            if text[toks[i][0]].isupper() or text[toks[i][0]].isdigit():
+                for n in range(min(max_words, len(toks) - i), 0, -1):
+                    s, e = toks[i][0], toks[i + n - 1][1]
+                    key = lookup_key(text[s:e].rstrip(".'"))
+                    if any(a < e and s < b for a, b in skip) or (n == 1 and key in STOP_WORDS):
+                        continue
+                    nodes = self._names.get(key)
+                    if nodes:
+                        out.append((s, e, nodes))
+                        i += n - 1
+                        break
+            i += 1
+        return out
+
+    def _fan_in(self, node: int) -> float:
+        snap = self.snapshot
+        types = snap.in_type[snap.in_ptr[node]:snap.in_ptr[node + 1]]
+        return max((self.categorical.get(snap.relations[int(t)], 0.0) for t in types), default=0.0)
+
+    def relations_into(self, node: int) -> list[str]:
+        """The relations of the edges that end at ``node``, most frequent first."""
+        snap = self.snapshot
+        types = snap.in_type[snap.in_ptr[node]:snap.in_ptr[node + 1]]
+        uniq, counts = np.unique(types, return_counts=True)
+        return [snap.relations[int(u)] for u in uniq[np.argsort(-counts, kind="stable")]]
