@@ -36,13 +36,13 @@ from qa.kinds.answer import KindAnswerer  # noqa: E402
 from qa.kinds.synth import KINDS, score, synthesise_kinds  # noqa: E402
 
 
-def run(answerer, qs, strip=True):  # noqa: ANN001, ANN201
+def run(answerer, qs, strip=True):
     t = time.perf_counter()
     preds = answerer.predict([Question(q.text, q.answers) for q in qs], strip_brackets=strip)
     return preds, (time.perf_counter() - t) / max(1, len(qs))
 
 
-def replay(store, preds, limit: int) -> tuple[int, int]:  # noqa: ANN001
+def replay(store, preds, limit: int) -> tuple[int, int]:
     """(agreeing, replayed): a composed answer's Cypher returns the same number, yes/no or entity set."""
     ok = n = 0
     for p in preds:
@@ -93,7 +93,8 @@ def main() -> None:
                 res_group[name]["examples"] = [
                     {"q": q.text, "kind": p.kind, "value": p.value, "gold": q.value if q.value is not None else
                      list(q.answers)[:5], "got": [a.name for a in p.answers[:5]], "reading": p.reading, "note": p.note}
-                    for q, p in zip(qs, preds, strict=True) if score(p.value, [a.entity_id for a in p.answers], q)[0] < 1
+                    for q, p in zip(qs, preds, strict=True)
+                    if score(p.value, [a.entity_id for a in p.answers], q)[0] < 1
                 ][:40]
             for k, v in table.items():
                 rows.append((group, name, k, v["n"], v["hits@1"], v["f1"], v["kind read right"]))
@@ -101,6 +102,7 @@ def main() -> None:
     if args.validation >= 0:
         sys.path.append(str(ROOT / "bench"))
         import any_graph as ag
+
         from qa.eval.evaluate import evaluate
 
         _, val = ag.questions_of(ag.DATASETS["metaqa"])

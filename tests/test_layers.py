@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import ROOT
 
 ROOMS = ["kg", "encoders", "retrieval", "qa"]
-QA_ROOMS = ["data", "types", "eval", "answer", "chat", "train", "api", "web", "cli"]
+QA_ROOMS = ["data", "types", "eval", "answer", "kinds", "chat", "train", "api", "web", "cli"]
 QA_RANK = {**{r: i for i, r in enumerate(QA_ROOMS)}, "web": QA_ROOMS.index("api")}
 EXEMPT = {"qa/__init__.py", "qa/_moved.py"}  # the package docstring and the one-release aliases of old paths
 

@@ -79,6 +79,9 @@ TYPES_PER_TRANSACTION = 32
 STATEMENT_CACHE_SIZE = 256  # prepared statements kept by the connection (see _trim_statement_cache)
 
 
+_NUMBER_RE = "^ *[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]+)? *$"
+
+
 class EmbeddedStore(GraphStore):
     """A :class:`GraphStore` in a local folder (the default backend).
 
@@ -128,12 +131,18 @@ class EmbeddedStore(GraphStore):
             self._ensure_functions()
 
     def _ensure_functions(self) -> None:
-        """Neo4j's ``toFloat`` (the database names it ``CAST(x AS DOUBLE)``), so that a query comparing numbers
-        stored as names (``toFloat(y.name) > 2000``, as :mod:`qa.kinds` writes) runs on both stores alike."""
+        """Neo4j's ``toFloat`` (a number, or null for text that is none), so that a query comparing numbers
+        stored as names (``toFloat(y.name) > 2000``, as :mod:`qa.kinds` writes) runs on both stores alike. The
+        database casts before it filters, so the text is checked first: a bare cast fails on any name."""
         try:
-            self._run("RETURN toFloat('1') AS x")
-        except RuntimeError:
-            self._run("CREATE MACRO toFloat(x) AS CAST(x AS DOUBLE)")
+            if self._run("RETURN toFloat('x') AS x") == [[None]]:
+                return
+            self._run("DROP MACRO toFloat")
+        except RuntimeError as exc:
+            if "does not exist" not in str(exc):          # an earlier, bare cast: replace it
+                self._run("DROP MACRO toFloat")
+        self._run(f"CREATE MACRO toFloat(x) AS CAST((CASE WHEN regexp_matches(x, '{_NUMBER_RE}') THEN x "
+                  "ELSE NULL END) AS DOUBLE)")
 
     # -- helpers ---------------------------------------------------------------------------
     def _run(self, query: str, params: dict[str, Any] | None = None) -> list[list[Any]]:

@@ -96,7 +96,19 @@ def render_prediction(pred: Any, snapshot: Any, shown: int = 5, max_answers: int
                      "check its spelling with kgqa link")
         return "\n".join(lines)
     lines.append("  topic: " + ", ".join(f"{name(t)} ({t})" for t in pred.topics))
-    if not pred.answers:
+    kind = getattr(pred, "kind", "path")
+    if kind != "path":                       # a composed answer (qa.kinds): what was read, the value, its Cypher
+        shown_value = {True: "yes", False: "no"}.get(pred.value, pred.value) if isinstance(pred.value, bool) \
+            else pred.value
+        lines.append(f"  kind: {kind}" + (f"   answer: {shown_value}" if pred.value is not None else ""))
+        if pred.reading:
+            lines.append(f"  read as: {pred.reading}")
+        if pred.cypher:
+            lines.append(f"  cypher: {pred.cypher}   params {json.dumps(pred.params, ensure_ascii=False)}")
+        if pred.note:
+            lines.append(f"  cannot answer: {pred.note}")
+            return "\n".join(lines)
+    if not pred.answers and kind != "yes/no":
         lines.append("  the graph holds no answer: no candidate within reach of the topic")
     for a in pred.answers[:max_answers]:
         lines.append(f"  answer: {a.name}  (p={a.score:.3f})")

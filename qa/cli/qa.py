@@ -168,8 +168,9 @@ def ask_command(obj: Context, question: str, model_dir: Path | None, shown: int,
     linker finds it.
     """
     from qa.data.questions import question_from_text
+    from qa.kinds.answer import KindAnswerer
 
-    answerer = load_answerer_for_cli(model_dir or _model_dir(obj.config, "qa"))
+    answerer = KindAnswerer(load_answerer_for_cli(model_dir or _model_dir(obj.config, "qa")))
     q = question_from_text(question)
     [pred] = answerer.predict([q])
     if as_json:

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from qa.answer.evidence import relation_path_evidence
-from qa.answer.paths import Hop, RelationPath, walk
+from qa.answer.paths import Direction, Hop, RelationPath, walk
 from qa.data.questions import Question
 from qa.kinds.cypher import Aggregate, Composition, describe
 from qa.kinds.reading import COUNT, Reading, read
@@ -99,6 +99,10 @@ class KindAnswerer:
         self.snapshot = base.graph.snapshot
         self.values = ValueIndex.build(self.snapshot)
         self.notes: list[str] = list(getattr(base, "notes", []))
+
+    @property
+    def graph(self) -> Any:
+        return self.base.graph
 
     def __repr__(self) -> str:
         return f"KindAnswerer({self.base!r}, numeric={sorted(self.values.numeric)})"
@@ -230,7 +234,7 @@ class KindAnswerer:
         for direction, ptr, nbr, typ in (("out", snap.out_ptr, snap.out_nbr, snap.out_type),
                                          ("in", snap.in_ptr, snap.in_nbr, snap.in_type)):
             lo, hi = ptr[target], ptr[target + 1]
-            back = "in" if direction == "out" else "out"
+            back: Direction = "in" if direction == "out" else "out"
             mask = np.isin(nbr[lo:hi], nodes)
             for t in typ[lo:hi][mask]:
                 found[Hop(snap.relations[int(t)], back)] += 1
@@ -252,7 +256,6 @@ class KindAnswerer:
         one whose values in the set fall on both sides of the number (a year for "after 2000", not a count);
         for a superlative, the one its words score highest, unless they score an attribute whose values are
         not numbers higher ("the highest rated" where ratings are words)."""
-        snap = self.snapshot
         if not self.values.numeric:
             return None, "the graph keeps no numbers (no relation whose values are all numbers) to compare or order by"
         have: dict[str, list[float]] = {}
@@ -265,7 +268,7 @@ class KindAnswerer:
         if reading.comparison is not None:
             cmp = reading.comparison
             fits = [r for r, vs in have.items() if min(vs) <= cmp.number <= max(vs)
-                    or any(cmp.holds(v) for v in vs) and not all(cmp.holds(v) for v in vs)]
+                    or (any(cmp.holds(v) for v in vs) and not all(cmp.holds(v) for v in vs))]
             if not fits:
                 ranges = ", ".join(f"{r} {min(vs):g}..{max(vs):g}" for r, vs in have.items())
                 return None, f"no number of these entities is comparable with {cmp.number:g} ({ranges})"
@@ -280,7 +283,7 @@ class KindAnswerer:
         return Hop(best, "out"), ""
 
     def _compose(self, text: str, plan: Plan) -> Prediction:
-        kind, reading, snap = plan.kind, plan.reading, self.snapshot
+        kind, snap = plan.kind, self.snapshot
         if plan.topic is None:
             return self._none(text, plan, [], "no entity of the graph is named in the question")
         if kind == "yes/no":
@@ -291,7 +294,7 @@ class KindAnswerer:
             rest = [f for f in plan.others if f is not target]
             pred = None
             for topic, other in ((plan.topic, target), (target, plan.topic)):
-                got = self._set(text, plan, topic, rest + [other], target=other)
+                got = self._set(text, plan, topic, [*rest, other], target=other)
                 if pred is None or (got.value and not pred.value):
                     pred = got
                 if got.value:
@@ -341,7 +344,8 @@ class KindAnswerer:
                 return self._none(text, plan, [tid], note)
             path = inner
         for c in constraints:
-            if len(path) > 1 and path[-1].direction == "out" and path[-1].relation in self.values.relations_into(c.node):
+            last = path[-1]
+            if len(path) > 1 and last.direction == "out" and last.relation in self.values.relations_into(c.node):
                 path = path[:-1]
         nodes, _ = walk(snap, topic.node, path)
         hops: list[tuple[Hop, str]] = []

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-Op = Literal[">", ">=", "<", "<=", "=", "between"]
+Op = Literal[">", ">=", "<", "<=", "=", "between", "decade"]
 
 _AUX = ("did", "does", "do", "is", "was", "were", "are", "has", "have", "had", "can", "could", "will",
         "would", "should", "am")
@@ -40,7 +40,7 @@ COUNT = re.compile(r"\bhow many\b|\b(?:the |total )?number of\b|\bcount(?: of| u
 _NUM = r"([+-]?\d+(?:\.\d+)?)"
 _COMPARE: list[tuple[re.Pattern[str], Op]] = [
     (re.compile(r"\bbetween (?:the years? )?" + _NUM + r" and " + _NUM, re.IGNORECASE), "between"),
-    (re.compile(r"\b(?:in|from|during) the (?:(\d\d)(\d)0s|(\d)0s)\b", re.IGNORECASE), "between"),
+    (re.compile(r"\b(?:in|from|during|of) the (?:(\d\d)(\d)0s|(\d)0s)\b", re.IGNORECASE), "decade"),
     (re.compile(r"\b(?:after|later than|newer than|more recent than|past|beyond|over|above|more than|greater than"
                 r"|higher than|exceeding|larger than|bigger than)\s+(?:the year\s+)?" + _NUM, re.IGNORECASE), ">"),
     (re.compile(r"\b(?:since|from|starting (?:in|from)|at least|no (?:less|fewer|earlier) than|or (?:later|more))\s+"
@@ -128,11 +128,8 @@ def read(text: str, skip: Sequence[tuple[int, int]] = ()) -> Reading:
             if not _outside(m.span(), skip):
                 continue
             g = [x for x in m.groups() if x is not None]
-            if op == "between" and len(g) == 3:                       # the 1990s
-                low = float(g[0] + g[1] + "0")
-                comparison = Comparison("between", low, low + 9, m.span())
-            elif op == "between" and len(g) == 1:                     # the 90s
-                low = 1900 + float(g[0]) * 10
+            if op == "decade":                                       # the 1990s, the 90s
+                low = float(g[0] + g[1] + "0") if len(g) == 2 else 1900 + float(g[0]) * 10
                 comparison = Comparison("between", low, low + 9, m.span())
             elif op == "between":
                 lo, hi = sorted((float(g[0]), float(g[1])))
@@ -152,7 +149,7 @@ def read(text: str, skip: Sequence[tuple[int, int]] = ()) -> Reading:
             nxt = re.match(r"\s+(\w+)", text[m.end():])
             if nxt is None or nxt.group(1).lower() in ("of", "films", "movies", "people", "things"):
                 continue
-            direction = "max" if word == "most" else "min"
+            direction: Literal["max", "min"] = "max" if word == "most" else "min"
         else:
             direction = "max" if word in _MAX_WORDS else "min"
         superlative = Superlative(direction, word, m.span())

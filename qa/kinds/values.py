@@ -54,11 +54,13 @@ class ValueIndex:
     @classmethod
     def build(cls, snapshot: GraphSnapshot, min_fan_in: float = 10.0) -> ValueIndex:
         out = cls(snapshot)
+        order = np.argsort(snapshot.edge_type, kind="stable")                          # (E,)
+        bounds = np.searchsorted(snapshot.edge_type[order], np.arange(snapshot.num_relations + 1))
         for r, rel in enumerate(snapshot.relations):
-            tails = np.unique(snapshot.dst[snapshot.edge_type == r])                 # (T_r,)
+            tails = np.unique(snapshot.dst[order[bounds[r]:bounds[r + 1]]])              # (T_r,)
             if not len(tails):
                 continue
-            edges = int((snapshot.edge_type == r).sum())
+            edges = int(bounds[r + 1] - bounds[r])
             names = [snapshot.names[int(t)] for t in tails]
             if all(NUMBER.match(n.strip()) for n in names):
                 out.numeric.add(rel)
@@ -102,8 +104,8 @@ class ValueIndex:
         capital or a digit; not a lone function word): ``(start, end, nodes)``, longest first at each place."""
         if self._names is None:
             self._names = {}
-            for i, n in enumerate(self.snapshot.names):
-                self._names.setdefault(lookup_key(n), []).append(i)
+            for i, name in enumerate(self.snapshot.names):
+                self._names.setdefault(lookup_key(name), []).append(i)
         toks = [(m.start(), m.end()) for m in _TOKEN.finditer(text)]
         out: list[tuple[int, int, list[int]]] = []
         i = 0
