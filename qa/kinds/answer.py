@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from kg.names import lookup_key
 from qa.answer.evidence import relation_path_evidence
 from qa.answer.paths import Direction, Hop, RelationPath, walk
 from qa.data.questions import Question
@@ -125,7 +126,8 @@ class KindAnswerer:
             if ent is None:
                 exact = [c for c in m.candidates[:1] if c.source == "exact" and c.score >= self.floor]
                 ent = str(exact[0].entity_id) if exact else None
-            if ent is None or ent not in snap.index_of or any(a < m.end and m.start < b for a, b in taken):
+            if (ent is None or ent not in snap.index_of or any(a < m.end and m.start < b for a, b in taken)
+                    or lookup_key(m.text) in self.values.naming):          # "the director": a relation's word
                 continue
             node = snap.index_of[ent]
             if any(f.node == node for f in found):

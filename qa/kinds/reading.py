@@ -5,8 +5,8 @@ of the language (never from a dataset's templates); which relation and which val
 decided against the graph by :mod:`qa.kinds.answer`:
 
 - **count**: "how many ...", "the number of ...", "count ...";
-- **yes/no**: the question opens with an auxiliary ("did", "is", "was", "has"...) or asks "is it true
-  that ...", "..., right?";
+- **yes/no**: the question opens with an auxiliary ("did", "is", "was", "has"...), not a request ("can
+  you name ...", "do you know ..."), or asks "is it true that ...", "..., right?";
 - **comparison** with a number: "after 2000", "before 1990", "since 1995", "more than 8", "at least 3",
   "between 1990 and 1999", "in the 1990s" / "in the 90s";
 - **superlative**: "the most recent", "the latest", "the oldest", "the earliest", "the first", "the
@@ -33,6 +33,7 @@ _YESNO_LEAD = re.compile(r"^\s*(?:(?:so|and|but|ok|okay|hey|tell me|please)[\s,]
 _YESNO_ANY = re.compile(r"\b(?:is it (?:true|the case|correct) that|am i right that|true or false|yes or no)\b"
                         r"|,?\s*(?:right|correct|true|isn't it|didn't (?:he|she|they|it)|wasn't it)\s*\??\s*$",
                         re.IGNORECASE)
+_REQUEST = re.compile(r"^\s*(?:please\s+)?(?:can|could|would|will|do|did)\s+(?:you|u)\b", re.IGNORECASE)  # "can you name..."
 _WH_LEAD = re.compile(r"^\s*(?:what|which|who|whom|whose|when|where|how|why|name|list|give|show|tell|find)\b",
                       re.IGNORECASE)
 COUNT = re.compile(r"\bhow many\b|\b(?:the |total )?number of\b|\bcount(?: of| up)?\b|\bhow much\b|\btally\b",
@@ -120,7 +121,7 @@ def _outside(span: tuple[int, int], skip: Sequence[tuple[int, int]]) -> bool:
 def read(text: str, skip: Sequence[tuple[int, int]] = ()) -> Reading:
     """The :class:`Reading` of ``text``; words inside the spans ``skip`` (entity names) are not read."""
     count = any(_outside(m.span(), skip) for m in COUNT.finditer(text))
-    yes_no = not count and ((bool(_YESNO_LEAD.match(text)) and not _WH_LEAD.match(text))
+    yes_no = not count and ((bool(_YESNO_LEAD.match(text)) and not _WH_LEAD.match(text) and not _REQUEST.match(text))
                             or any(_outside(m.span(), skip) for m in _YESNO_ANY.finditer(text)))
     comparison = None
     for pattern, op in _COMPARE:

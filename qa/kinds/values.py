@@ -26,7 +26,7 @@ import numpy as np
 from spacy.lang.en.stop_words import STOP_WORDS
 
 from kg.names import lookup_key
-from qa.data.synthesis import _inflect
+from qa.data.synthesis import _inflect, roles, words
 from retrieval.snapshot import GraphSnapshot
 
 NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
@@ -42,6 +42,7 @@ class ValueIndex:
         snapshot: the graph; categorical: relation → mean fan-in, for the categorical relations.
         numeric: relations whose every tail is a number; numbers: node index → its value (numeric tails).
         by_key: lookup key of a value's name (and its singular and plural) → value node indices.
+        naming: the words of the relation names and their role nouns ("director"): never read as values.
     """
 
     snapshot: GraphSnapshot
@@ -49,11 +50,21 @@ class ValueIndex:
     numeric: set[str] = field(default_factory=set)
     numbers: dict[int, float] = field(default_factory=dict)
     by_key: dict[str, list[int]] = field(default_factory=dict)
+    naming: set[str] = field(default_factory=set, repr=False)
     _names: dict[str, list[int]] | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, snapshot: GraphSnapshot, min_fan_in: float = 10.0) -> ValueIndex:
         out = cls(snapshot)
+        # the words that name relations ("director", "genre", "year") are never values, even where some
+        # value is spelled so
+        naming: set[str] = set()
+        for rel in snapshot.relations:
+            for role in roles(rel):
+                for w in (role.noun, words(rel), *words(rel).split(" ")):
+                    if w:
+                        naming |= {w, _inflect(w, True), _inflect(w, False)}
+        out.naming = naming
         order = np.argsort(snapshot.edge_type, kind="stable")                          # (E,)
         bounds = np.searchsorted(snapshot.edge_type[order], np.arange(snapshot.num_relations + 1))
         for r, rel in enumerate(snapshot.relations):
@@ -69,7 +80,7 @@ class ValueIndex:
                 out.categorical[rel] = edges / len(tails)
                 for t, n in zip(tails, names, strict=True):
                     key = lookup_key(n)
-                    if not key or key in STOP_WORDS:
+                    if not key or key in STOP_WORDS or key in naming:
                         continue
                     forms = {key} if NUMBER.match(key) else {key, _inflect(key, True), _inflect(key, False)}
                     for f in forms:
