@@ -33,7 +33,8 @@ _YESNO_LEAD = re.compile(r"^\s*(?:(?:so|and|but|ok|okay|hey|tell me|please)[\s,]
 _YESNO_ANY = re.compile(r"\b(?:is it (?:true|the case|correct) that|am i right that|true or false|yes or no)\b"
                         r"|,?\s*(?:right|correct|true|isn't it|didn't (?:he|she|they|it)|wasn't it)\s*\??\s*$",
                         re.IGNORECASE)
-_REQUEST = re.compile(r"^\s*(?:please\s+)?(?:can|could|would|will|do|did)\s+(?:you|u)\b", re.IGNORECASE)  # "can you name..."
+# "can you name ...", "do you know ...": a request, not a yes/no question
+_REQUEST = re.compile(r"^\s*(?:please\s+)?(?:can|could|would|will|do|did)\s+(?:you|u)\b", re.IGNORECASE)
 _WH_LEAD = re.compile(r"^\s*(?:what|which|who|whom|whose|when|where|how|why|name|list|give|show|tell|find)\b",
                       re.IGNORECASE)
 COUNT = re.compile(r"\bhow many\b|\b(?:the |total )?number of\b|\bcount(?: of| up)?\b|\bhow much\b|\btally\b",
