@@ -13,6 +13,15 @@ Each new question is resolved before it is answered:
    entity has in the graph;
 4. a question with neither (ellipsis: "and the genre?") stays on the previous topic.
 
+Before those, three follow-ups about the last answer (:mod:`qa.chat.followup`): "and X?" / "what about X"
+asks the last question again about X; "the first one", "the second film", "the last one" pick from the
+answers as they were shown; "which of them", "those", "how many of these" ask about the previous answers
+as a set (:meth:`qa.kinds.answer.KindAnswerer.on_entities`: filters, counts, comparisons, superlatives).
+When a pronoun could mean several entities in focus, each reading is tried with the path model and the
+resolver's probability is weighed by how well the question reads about that entity ("what else did he
+direct" after "who directed Forrest Gump" is about the director: about the film it finds nothing new).
+Every question is answered by :class:`qa.kinds.answer.KindAnswerer` (counts, yes/no, ... as well as paths).
+
 "What else" / "which other" questions leave out the entities already in focus.
 
 The resolved question (the topic in brackets) goes to the QA answerer, which learned which step answers (no hop count)::
@@ -27,7 +36,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +44,7 @@ import numpy as np
 
 from kg.errors import ConfigError
 from kg.linking.linker import reads_as_name
+from qa.chat import followup
 from qa.data.questions import Question, question_from_text
 from qa.types import Prediction
 
@@ -64,8 +74,10 @@ class Resolution:
     Attributes:
         text: the question as typed; question: what the answerer got (the topic in brackets).
         topic: the entity the question is about (``None``: left to the linker, found nothing).
-        how: ``"brackets"``, ``"reference"``, ``"linked"``, ``"ellipsis"`` or ``"none"``.
-        expression: the referring expression resolved (``how == "reference"``).
+        how: ``"brackets"``, ``"reference"``, ``"linked"``, ``"ellipsis"``, ``"list"`` (picked from the last
+            answers as shown), ``"answers"`` (about the previous answers as a set), ``"repeat"`` (the last
+            question about another entity) or ``"none"``.
+        expression: the referring expression resolved (``how`` ``"reference"`` or ``"list"``).
         scores: the resolver's probability for each entity in focus (``how == "reference"``).
     """
 
@@ -183,7 +195,13 @@ class Conversation:
 
     def __init__(self, answerer: Any, resolver: ReferenceResolver, max_turns: int = 8, max_focus: int = 8,
                  answers_in_focus: int = 3) -> None:
+        if not hasattr(answerer, "on_entities"):           # a path answerer: every kind of question, too
+            from qa.kinds.answer import KindAnswerer
+
+            answerer = KindAnswerer(answerer)
         self.answerer, self.resolver = answerer, resolver
+        self.paths = answerer.base                          # the path model, to weigh readings of a pronoun
+        self._people: np.ndarray | None = None
         self.max_turns, self.max_focus, self.answers_in_focus = max_turns, max_focus, answers_in_focus
         self.focus: list[FocusEntity] = []
         self.history: list[dict[str, Any]] = []
@@ -201,6 +219,11 @@ class Conversation:
         if q.topic is not None:
             return Resolution(q.text, q.text, q.topic, "brackets")
         snap = self.answerer.graph.snapshot
+        last = self.history[-1] if self.history else None
+        follow = followup.resolve(q.text, last, self.answerer.linker, snap)
+        if follow is not None:
+            question, topic, how, expression = follow
+            return Resolution(q.text, question, topic, how, expression)
         ref = find_reference(q.text) if self.focus else None
         mentions = [m for m in self.answerer.linker.link(q.text).mentions
                     if m.entity_id is not None and m.entity_id in snap.index_of]
@@ -215,6 +238,8 @@ class Conversation:
             idx = [snap.index_of[f.entity_id] for f in self.focus]
             sig = self.answerer.graph.signature[np.asarray(idx, dtype=np.int64)]
             p = self.resolver.scores(ref.group(0), sig, [f.source for f in self.focus])
+            p = p * self._fit(q.text, ref)
+            p = p / p.sum()
             best = self.focus[int(np.argmax(p))]
             # "its writers" -> "[Up] writers", as MetaQA's own questions put it
             question = q.text[:ref.start()] + f"[{best.name}]" + q.text[ref.end():]
@@ -225,19 +250,43 @@ class Conversation:
             return Resolution(q.text, q.text, prev, "ellipsis")
         return Resolution(q.text, q.text, None, "none")
 
+    def _fit(self, text: str, ref: re.Match[str]) -> np.ndarray:
+        """``(K,)``: how well the question reads about each entity in focus put in place of ``ref``: the path
+        model's best answer probability (answers already in focus left out for "what else"), plus a floor
+        so that the resolver decides between readings that fit alike; a tenth for a non-person where a
+        personal expression ("he", "that writer") has persons to mean; 0.3 for entities of older turns."""
+        if len(self.focus) < 2:
+            return np.ones(len(self.focus))
+        qs = [question_from_text(text[:ref.start()] + f"[{f.name}]" + text[ref.end():]) for f in self.focus]
+        said = {f.entity_id for f in self.focus} if OTHER.search(text) else set()
+        preds = self.paths.predict(qs)
+        fit = np.asarray([max((a.score for a in p.answers if a.entity_id not in said), default=0.0)
+                          for p in preds]) + 0.05
+        if followup.PERSONAL.match(ref.group(0)):          # "he", "that person": an agent of some relation
+            if self._people is None:
+                self._people = followup.person_like(self.answerer.graph.snapshot)
+            snap = self.answerer.graph.snapshot
+            person = np.asarray([bool(self._people[snap.index_of[f.entity_id]]) for f in self.focus])
+            if person.any() and not person.all():
+                fit = np.where(person, fit, fit * 0.1)
+        # the last turn's entities before older ones, where the reading fits them alike
+        return fit * np.asarray([0.3 if f.source == "older" else 1.0 for f in self.focus])
+
     # -- asking ----------------------------------------------------------------------------------
     def ask(self, text: str) -> Reply:
         """Resolve, answer and remember one question."""
         res = self.resolve(text)
-        if res.how == "ellipsis" and res.topic is not None:
+        if res.how == "answers" and self.history:
+            pred = self.answerer.on_entities(res.text, self.history[-1].get("answer_ids", []))
+        elif res.how == "ellipsis" and res.topic is not None:
             pred = self._predict_about(res.text, res.topic)
         else:
             pred = self.answerer.predict([question_from_text(res.question)])[0]
         if OTHER.search(res.text) and self.focus:
             # "what else did she write": not what the conversation already named
             said = {f.entity_id for f in self.focus}
-            pred = Prediction(pred.question, pred.topics, [(e, s) for e, s in pred.ranked if e not in said],
-                              [a for a in pred.answers if a.entity_id not in said], pred.seconds, pred.memory)
+            pred = replace(pred, ranked=[(e, s) for e, s in pred.ranked if e not in said],
+                           answers=[a for a in pred.answers if a.entity_id not in said])
         self._remember(res, pred)
         return Reply(res, pred)
 
@@ -258,7 +307,9 @@ class Conversation:
         older = [FocusEntity(f.entity_id, f.name, "older") for f in self.focus if f.entity_id not in seen]
         self.focus = (new + older)[:self.max_focus]
         self.history.append({"question": res.text, "resolved": res.question, "topic": topic, "how": res.how,
-                             "answers": [[a.entity_id, a.name] for a in pred.answers[:10]]})
+                             "answers": [[a.entity_id, a.name] for a in pred.answers[:10]],
+                             "answer_ids": [a.entity_id for a in pred.answers[:followup.MAX_SET]],
+                             "kind": pred.kind, "value": pred.value})
         self.history = self.history[-self.max_turns:]
 
     # -- persistence -----------------------------------------------------------------------------

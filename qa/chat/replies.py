@@ -253,13 +253,46 @@ def grounding(text: str, reply: Any, snapshot: Any, finder: NameFinder) -> Groun
     return Grounding(mentioned, unsupported, top)
 
 
+def resolution_words(res: Any) -> str:
+    """``(it = Heat)``: what a follow-up was taken to be about, when it did not name it ("" when it did)."""
+    return {"reference": f"({res.expression} = {res.topic})",
+            "list": f"({res.expression} = {res.topic})",
+            "repeat": f"(the last question, about {res.topic})",
+            "answers": f"({res.expression}: the previous answers)",
+            "ellipsis": f"(still about {res.topic})"}.get(res.how, "")
+
+
+def kind_text(pred: Any, shown: int = 5) -> str | None:
+    """The reply to a question beyond a path (:mod:`qa.kinds`): "Yes.", "10: A, B, ...", or why not; ``None``
+    for a path question."""
+    if getattr(pred, "kind", "path") == "path":
+        return None
+    if pred.note:
+        return f"I cannot answer that from the graph: {pred.note}."
+    names = [a.name for a in pred.answers[:shown]]
+    more = f" and {len(pred.answers) - shown} more" if len(pred.answers) > shown else ""
+    listed = f"{', '.join(names)}{more}"
+    if pred.kind == "yes/no":
+        return ("Yes" + (f": {listed}" if listed else "") + ".") if pred.value else "No."
+    if pred.kind == "count":
+        return f"{pred.value}" + (f": {listed}" if listed else "")
+    if not pred.answers:
+        return "None: the graph holds no entity that fits."
+    if pred.kind == "superlative" and pred.value is not None:
+        return f"{listed} ({pred.value:g})"
+    return listed
+
+
 def reply_text(reply: Any, shown: int = 5) -> str:
     """The chat's reply: what the question was taken to be about, then the answers (or that there are none)."""
     res, pred = reply.resolution, reply.prediction
-    about = {"reference": f" ({res.expression!r} = {res.topic})",
-             "ellipsis": f" (still about {res.topic})"}.get(res.how, "")
-    if res.topic is None and not pred.topics:
+    words = resolution_words(res)
+    about = f" {words}" if words else ""
+    if res.topic is None and not pred.topics and res.how != "answers":
         return "I found no entity of the graph in that question; name it, or put it in [brackets]."
+    kind = kind_text(pred, shown)
+    if kind is not None:
+        return kind + about
     if not pred.answers:
         return f"The graph holds no answer to that{about}."
     names = [a.name for a in pred.answers[:shown]]

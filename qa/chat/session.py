@@ -62,7 +62,7 @@ class ChatSession:
         """Resolve and answer ``text``, then yield the reply piece by piece; :attr:`last` holds the turn."""
         reply = self.conversation.ask(text)
         said: list[str] = []
-        if self.head is None:
+        if self.head is None or reply.prediction.kind != "path":   # the head writes path answers only
             from qa.chat.replies import reply_text
 
             said.append(reply_text(reply))

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from kg.errors import ConfigError
-from qa.chat.replies import reply_text
+from qa.chat.replies import reply_text, resolution_words
 from qa.cli.base import MODEL_HELP, Context, _fail_cleanly, _model_dir, load_answerer_for_cli, render_prediction
 
 
@@ -77,7 +77,7 @@ def chat_command(obj: Context, model_dir: Path | None, shown: int, head_dir: Pat
             continue
         reply = chat.ask(line)
         last = reply.prediction
-        if head is None:
+        if head is None or reply.prediction.kind != "path":     # the head writes path answers only
             click.echo(reply_text(reply, shown))
             continue
         note = resolution_note(reply)
@@ -113,12 +113,7 @@ def torch_threads() -> None:
 
 def resolution_note(reply: Any) -> str:
     """``(it = Heat)``: what a follow-up was taken to be about, when it did not name it."""
-    res = reply.resolution
-    if res.how == "reference":
-        return f"({res.expression} = {res.topic})"
-    if res.how == "ellipsis":
-        return f"(still about {res.topic})"
-    return ""
+    return resolution_words(reply.resolution)
 
 
 @click.command("train-dialogue")

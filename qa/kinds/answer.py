@@ -49,7 +49,9 @@ from qa.kinds.reading import COUNT, Reading, read
 from qa.kinds.values import ValueIndex
 from qa.types import Answer, Prediction
 
-_BRACKETS = re.compile(r"\[([^\]]+)\]")
+SET_REFERENCE = re.compile(r"\b(?:(?:any|all|each|one|none|some|either|both)\s+)?(?:of\s+)?(?:them|those|these)\b",
+                           re.IGNORECASE)
+"""Words that point at the previous answers ("which of them", "any of those", "these"): not entity names."""
 
 
 @dataclass
@@ -104,6 +106,10 @@ class KindAnswerer:
     @property
     def graph(self) -> Any:
         return self.base.graph
+
+    @property
+    def linker(self) -> Any:
+        return self.base.linker
 
     def __repr__(self) -> str:
         return f"KindAnswerer({self.base!r}, numeric={sorted(self.values.numeric)})"
@@ -319,7 +325,7 @@ class KindAnswerer:
 
     def _set(self, text: str, plan: Plan, topic: Found, others: Sequence[Found], target: Found | None = None
              ) -> Prediction:
-        snap, reading = self.snapshot, plan.reading
+        snap = self.snapshot
         tid = snap.node_ids[topic.node]
         path, _ = self._path(plan, topic, others)
         if target is not None and target.value:
@@ -332,35 +338,53 @@ class KindAnswerer:
         constraints = [f for f in others if f is not target]
         if not path:
             return self._none(text, plan, [tid], "the path model found no relation path from the topic")
-        words_scores = self._scores(plan.text)
+        reading = plan.reading
         # a last hop into a constraint's value, or into the numeric relation, is that constraint
-        numeric: Hop | None = None
-        note = ""
         if reading.comparison or reading.superlative:
-            inner = path[:-1] if (path[-1].relation in self.values.numeric and path[-1].direction == "out"
-                                  and len(path) > 1) else path
-            nodes, _ = walk(snap, topic.node, inner)
-            words = plan.text if reading.superlative is None else self._superlative_words(plan)
-            numeric, note = self._numeric_hop(nodes, reading, words)
-            if numeric is None:
-                return self._none(text, plan, [tid], note)
-            path = inner
+            if path[-1].relation in self.values.numeric and path[-1].direction == "out" and len(path) > 1:
+                path = path[:-1]
         for c in constraints:
             last = path[-1]
             if len(path) > 1 and last.direction == "out" and last.relation in self.values.relations_into(c.node):
                 path = path[:-1]
         nodes, _ = walk(snap, topic.node, path)
+        return self._apply(text, plan, nodes, path, tid, constraints, target)
+
+    def on_entities(self, text: str, entity_ids: Sequence[str]) -> Prediction:
+        """``text`` asked of the given entities (the previous answers: "which of them are comedies", "how
+        many of those came out after 2000", "which of them is the oldest"): its constraints, comparison,
+        superlative or count apply to that set, with a Cypher query that starts from it."""
+        plan = self.plan(Question(SET_REFERENCE.sub("", text), ()), strip_brackets=True)
+        snap = self.snapshot
+        found = [f for f in ([plan.topic] if plan.topic else []) + plan.others]
+        plan = Plan(plan.text, plan.kind if plan.kind != "path" else "filter", plan.reading, None, found)
+        start = np.asarray(sorted({snap.index_of[e] for e in entity_ids if e in snap.index_of}), np.int64)
+        return self._apply(text, plan, start, (), None, found, None, start=[snap.node_ids[int(n)] for n in start])
+
+    def _apply(self, text: str, plan: Plan, nodes: np.ndarray, path: RelationPath, tid: str | None,
+               constraints: Sequence[Found], target: Found | None, start: Sequence[str] = ()) -> Prediction:
+        """The constraints, the comparison or superlative, and the count or yes/no, applied to ``nodes`` (the
+        path's walk from ``tid``, or the entities ``start``), with the Cypher that gives the same answer."""
+        snap, reading = self.snapshot, plan.reading
+        topics = [tid] if tid else []
+        numeric: Hop | None = None
+        note = ""
+        if reading.comparison or reading.superlative:
+            words = plan.text if reading.superlative is None else self._superlative_words(plan)
+            numeric, note = self._numeric_hop(nodes, reading, words)
+            if numeric is None:
+                return self._none(text, plan, topics, note)
+        words_scores = self._scores(plan.text)
         hops: list[tuple[Hop, str]] = []
         for c in constraints:
             options = self._hops_to(nodes, c.node)
             if not options:
                 nodes = nodes[:0]
-                hops.append((Hop(self.values.relations_into(c.node)[0] if self.values.relations_into(c.node)
-                                 else snap.relations[0], "out"), snap.node_ids[c.node]))
+                into = self.values.relations_into(c.node)
+                hops.append((Hop(into[0] if into else snap.relations[0], "out"), snap.node_ids[c.node]))
                 continue
             hop = max(options, key=lambda h: (words_scores[h.relation], options[h]))
-            keep = self._with_hop(nodes, c.node, hop)
-            nodes = keep
+            nodes = self._with_hop(nodes, c.node, hop)
             hops.append((hop, snap.node_ids[c.node]))
         value: Any = None
         aggregate: Aggregate = "list"
@@ -383,14 +407,16 @@ class KindAnswerer:
             aggregate, value = "count", len(nodes)
         elif target is not None:
             aggregate, value = "exists", bool(target.node in set(nodes.tolist()))
+        elif plan.kind == "yes/no":                                   # "did Ron Howard direct any of them"
+            aggregate, value = "exists", bool(len(nodes))
         comp = Composition(path, tuple(hops), numeric, reading.comparison, aggregate,
                            snap.node_ids[target.node] if target is not None else None)
-        cypher, params = comp.cypher(tid)
+        cypher, params = comp.cypher(tid, start)
         shown = nodes if target is None else np.asarray([target.node] if value else [], np.int64)
         ids = [snap.node_ids[int(n)] for n in shown[: self.max_shown]]
-        ev = relation_path_evidence(snap, tid, ids, path, limit=self.evidence) if ids else {}
+        ev = relation_path_evidence(snap, tid, ids, path, limit=self.evidence) if ids and tid and path else {}
         answers = [Answer(e, snap.names[snap.index_of[e]], 1.0, ev.get(e, [])) for e in ids]
-        pred = Prediction(text, [tid], [(a.entity_id, 1.0) for a in answers], answers)
+        pred = Prediction(text, topics, [(a.entity_id, 1.0) for a in answers], answers)
         pred.kind, pred.value, pred.cypher, pred.params = plan.kind, value, cypher, params
         pred.reading = describe(comp, lambda e: snap.names[snap.index_of[e]] if e in snap.index_of else e)
         if note:

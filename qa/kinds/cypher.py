@@ -8,6 +8,7 @@ whether a given entity is among them (``yes``/``no``), or those with the largest
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -35,26 +36,30 @@ class Composition:
     aggregate: Aggregate = "list"
     target: str | None = None
 
-    def cypher(self, topic: str) -> tuple[str, dict[str, Any]]:
-        """The query and its parameters."""
-        if not self.path:
-            raise ValueError("a composed answer needs a relation path of at least one hop")
-        params: dict[str, Any] = {"topic": topic}
-        nodes = [f"n{i}" for i in range(1, len(self.path))] + ["a"]
-        pattern = "(t:Entity {id: $topic})" + "".join(f"{_arrow(h)}({n}:Entity)" for h, n in zip(self.path, nodes,
-                                                                                               strict=True))
+    def cypher(self, topic: str | None, start: Sequence[str] = ()) -> tuple[str, dict[str, Any]]:
+        """The query and its parameters: from ``topic`` along the path, or (no path) from the entities ``start``
+        (a follow-up about the previous answers: "which of them ...")."""
+        if not self.path and not start:
+            raise ValueError("a composed answer needs a relation path of at least one hop, or entities to start from")
+        if self.path:
+            params: dict[str, Any] = {"topic": topic}
+            nodes = [f"n{i}" for i in range(1, len(self.path))] + ["a"]
+            pattern = "(t:Entity {id: $topic})" + "".join(f"{_arrow(h)}({n}:Entity)"
+                                                          for h, n in zip(self.path, nodes, strict=True))
+            where = [f"{n}.id <> $topic" for n in nodes]
+        else:
+            params, pattern, where = {"start": list(start)}, "(a:Entity)", ["a.id IN $start"]
         parts = [pattern]
         for i, (hop, entity) in enumerate(self.constraints):
             parts.append(f"(a){_arrow(hop)}(:Entity {{id: $c{i}}})")
             params[f"c{i}"] = entity
-        where = [f"{n}.id <> $topic" for n in nodes]
         if self.number is not None:
             parts.append(f"(a){_arrow(self.number)}(v:Entity)")
             if self.comparison is not None:
                 cond, p = self.comparison.cypher("toFloat(v.name)", "number")
                 where.append(cond)
                 params.update(p)
-        if self.aggregate == "exists":
+        if self.aggregate == "exists" and self.target is not None:
             where.append("a.id = $target")
             params["target"] = self.target
         match = f"MATCH {', '.join(parts)} WHERE {' AND '.join(where)}"
@@ -74,7 +79,7 @@ class Composition:
 def describe(comp: Composition, name: Any) -> str:
     """Words for a composition (``name(entity id)`` gives what is printed): shown beside the answer."""
     path = " / ".join(str(h) for h in comp.path)
-    out = [f"path {path}"]
+    out = [f"path {path}" if path else "the previous answers"]
     out += [f"{h} {name(e)}" for h, e in comp.constraints]
     if comp.number is not None and comp.comparison is not None:
         out.append(f"{comp.number.relation} {comp.comparison}")
