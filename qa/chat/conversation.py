@@ -190,11 +190,12 @@ class Conversation:
         answerer: a :class:`qa.answer.answerer.FusionAnswerer` (anything with ``graph`` and ``predict``).
         resolver: the :class:`ReferenceResolver`.
         max_turns: history kept; max_focus: entities in focus kept; answers_in_focus: top answers
-            of a turn that enter the focus.
+            of a turn that enter the focus; followups: ``False`` turns off the follow-ups of
+            :mod:`qa.chat.followup` and the weighing of pronoun readings (the resolver alone, as before).
     """
 
     def __init__(self, answerer: Any, resolver: ReferenceResolver, max_turns: int = 8, max_focus: int = 8,
-                 answers_in_focus: int = 3) -> None:
+                 answers_in_focus: int = 3, followups: bool = True) -> None:
         if not hasattr(answerer, "on_entities"):           # a path answerer: every kind of question, too
             from qa.kinds.answer import KindAnswerer
 
@@ -202,6 +203,7 @@ class Conversation:
         self.answerer, self.resolver = answerer, resolver
         self.paths = answerer.base                          # the path model, to weigh readings of a pronoun
         self._people: np.ndarray | None = None
+        self.followups = followups                          # False: only references, as before (an ablation)
         self.max_turns, self.max_focus, self.answers_in_focus = max_turns, max_focus, answers_in_focus
         self.focus: list[FocusEntity] = []
         self.history: list[dict[str, Any]] = []
@@ -220,7 +222,7 @@ class Conversation:
             return Resolution(q.text, q.text, q.topic, "brackets")
         snap = self.answerer.graph.snapshot
         last = self.history[-1] if self.history else None
-        follow = followup.resolve(q.text, last, self.answerer.linker, snap)
+        follow = followup.resolve(q.text, last, self.answerer.linker, snap) if self.followups else None
         if follow is not None:
             question, topic, how, expression = follow
             return Resolution(q.text, question, topic, how, expression)
@@ -238,7 +240,8 @@ class Conversation:
             idx = [snap.index_of[f.entity_id] for f in self.focus]
             sig = self.answerer.graph.signature[np.asarray(idx, dtype=np.int64)]
             p = self.resolver.scores(ref.group(0), sig, [f.source for f in self.focus])
-            p = p * self._fit(q.text, ref)
+            if self.followups:
+                p = p * self._fit(q.text, ref)
             p = p / p.sum()
             best = self.focus[int(np.argmax(p))]
             # "its writers" -> "[Up] writers", as MetaQA's own questions put it
@@ -253,7 +256,7 @@ class Conversation:
     def _fit(self, text: str, ref: re.Match[str]) -> np.ndarray:
         """``(K,)``: how well the question reads about each entity in focus put in place of ``ref``: the path
         model's best answer probability (answers already in focus left out for "what else"), plus a floor
-        so that the resolver decides between readings that fit alike; a tenth for a non-person where a
+        so that the resolver decides between readings that fit alike; a thousandth for a non-person where a
         personal expression ("he", "that writer") has persons to mean; 0.3 for entities of older turns."""
         if len(self.focus) < 2:
             return np.ones(len(self.focus))
@@ -268,7 +271,7 @@ class Conversation:
             snap = self.answerer.graph.snapshot
             person = np.asarray([bool(self._people[snap.index_of[f.entity_id]]) for f in self.focus])
             if person.any() and not person.all():
-                fit = np.where(person, fit, fit * 0.1)
+                fit = np.where(person, fit, fit * 1e-3)         # "he" is not a film
         # the last turn's entities before older ones, where the reading fits them alike
         return fit * np.asarray([0.3 if f.source == "older" else 1.0 for f in self.focus])
 

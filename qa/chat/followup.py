@@ -49,7 +49,7 @@ def resolve(text: str, last: dict[str, Any] | None, linker: Any, snapshot: Any
             ent = max(named)[1]
             name = snapshot.names[snapshot.index_of[ent]]
             return _BRACKET.sub(lambda _: f"[{name}]", last["resolved"], count=1), ent, "repeat", m.group(1)
-    shown = [a[0] for a in last.get("answers") or []]
+    shown = last.get("answer_ids") or [a[0] for a in last.get("answers") or []]   # in the order shown
     m = PICK.search(text)
     if m and shown:
         k = _ORDINALS[m.group(1).lower()] if m.group(1) else int(m.group(2)) - 1

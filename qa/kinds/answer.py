@@ -125,7 +125,7 @@ class KindAnswerer:
             found.append(Found(snap.index_of[bracket], (s, s + len(bracket)) if s >= 0 else (0, 0), False, 1.0))
         [res] = self.base.linker.link_batch([text])
         linked = [m for m in res.mentions if m.entity_id is not None and str(m.entity_id) in snap.index_of]
-        reading = read(text, skip=[(m.start, m.end) for m in linked])
+        reading = read(text, skip=[(m.start, m.end) for m in linked] + [f.span for f in found])
         taken = [r.span for r in (reading.comparison, reading.superlative) if r is not None]
         for m in res.mentions:
             ent = str(m.entity_id) if m.entity_id is not None else None

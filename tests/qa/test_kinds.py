@@ -175,3 +175,72 @@ def test_a_trained_model_answers_every_kind_as_typed(trained, store, tmp_path: P
     # a path question is the path model's answer, unchanged
     q = question_from_text("who directed Film 3")
     assert kinds.predict([q])[0].answers == base.predict([q])[0].answers
+
+
+@pytest.mark.slow
+def test_follow_ups_about_the_last_answer(trained) -> None:
+    from qa.chat.conversation import Conversation
+    from qa.chat.replies import reply_text
+    from qa.kinds.answer import KindAnswerer
+
+    base, info, _ = trained
+    films_of: dict[str, list[str]] = {}
+    for f, facts in info.items():
+        films_of.setdefault(facts["directed_by"][0], []).append(f)
+    director = max(sorted(films_of), key=lambda d: len(films_of[d]))
+    chat = Conversation(KindAnswerer(base), _resolver(base))
+
+    first = chat.ask(f"which films did {director} direct")
+    shown = [a.entity_id for a in first.prediction.answers]
+    assert set(shown) == set(films_of[director])
+    # "the second one": the answer as shown, in brackets for the path model
+    pick = chat.ask("who acted in the second one")
+    assert pick.resolution.how == "list" and pick.resolution.topic == shown[1]
+    assert {a.entity_id for a in pick.prediction.answers} == set(info[shown[1]]["starred_actors"])
+    # "which of them": the previous answers as a set (here: the actors just shown)
+    chat.ask(f"which films did {director} direct")
+    genre = info[shown[0]]["has_genre"][0]
+    which = chat.ask(f"which of them are {genre} films")
+    assert which.resolution.how == "answers" and which.prediction.kind == "filter"
+    assert sorted(a.entity_id for a in which.prediction.answers) == sorted(
+        f for f in shown if info[f]["has_genre"][0] == genre)
+    chat.ask(f"which films did {director} direct")
+    years = sorted(int(info[f]["release_year"][0]) for f in shown)
+    count = chat.ask(f"how many of those came out after {years[0]}")
+    assert count.prediction.value == sum(y > years[0] for y in years)
+    assert reply_text(count).startswith(str(count.prediction.value))
+    # "and X?": the last question about another entity
+    film = shown[0]
+    chat.ask(f"who directed {film}")
+    other = next(f for f in sorted(info) if info[f]["directed_by"][0] != director)
+    again = chat.ask(f"and {other}?")
+    assert again.resolution.how == "repeat" and again.resolution.topic == other
+    assert again.resolution.question == f"who directed [{other}]"
+    # "he" after "who directed X": the director (a person), not the film
+    chat.reset()
+    chat.ask(f"who directed {film}")
+    he = chat.ask("what else did he direct")
+    assert he.resolution.how == "reference" and he.resolution.topic == director
+    # follow-ups off: the resolver alone (the ablation bench/followups.py measures)
+    old = Conversation(KindAnswerer(base), _resolver(base), followups=False)
+    old.ask(f"which films did {director} direct")
+    assert old.ask("who acted in the second one").resolution.how != "list"
+
+
+def _resolver(base):
+    from qa.chat.conversation import ReferenceResolver, training_examples
+    from qa.data.dialogues import split_dialogues
+    from qa.data.questions import load_questions
+
+    snap = base.graph.snapshot
+    qs = [q for f in _question_files(base) for q in load_questions(f)]
+    train_d, _ = split_dialogues(qs, snap)
+    return ReferenceResolver.fit(training_examples(train_d, snap, base.graph.signature), snap.relations)
+
+
+def _question_files(base):
+    import json
+
+    run = Path(base.linker_prior).parent if base.linker_prior else None
+    assert run is not None
+    return json.loads((run / "config.json").read_text())["train"]["questions"]
