@@ -98,8 +98,9 @@ class Service:
             log.warning(self.model_note)
             return None
         from qa.answer.answerer import load_answerer
+        from qa.kinds.answer import KindAnswerer
 
-        answerer = load_answerer(model_dir, store=self.settings.store)
+        answerer = KindAnswerer(load_answerer(model_dir, store=self.settings.store))   # paths, counts, yes/no...
         for note in answerer.notes:
             log.warning(note)
         self.model_note = "; ".join(answerer.notes) or self.model_note
@@ -139,10 +140,11 @@ class Service:
         if self.settings.model_dir is None or self.answerer is None:
             return {"done": False, "message": "no QA model is loaded; the graph changed, the answers did not"}
         from qa.answer.answerer import load_answerer
+        from qa.kinds.answer import KindAnswerer
 
         try:
             with self.store.lock:  # no write while the snapshot is read
-                new = load_answerer(self.settings.model_dir, store=self.store_config)
+                new = KindAnswerer(load_answerer(self.settings.model_dir, store=self.store_config))
             _ = new.linker
         except ConfigError as exc:
             return {"done": False, "message": f"the model still answers over the graph as it was: {exc}; "
@@ -193,11 +195,15 @@ class Service:
                                  "cypher": ev.cypher, "params": ev.params})
             out_answers.append({"id": a.entity_id, "name": a.name, "score": round(a.score, 4), "evidence": evidence})
         note = ""
-        if not pred.topics:
+        if pred.note:
+            note = f"kgqa cannot answer this from the graph: {pred.note}"
+        elif not pred.topics and pred.kind == "path":
             note = "no entity of the graph found in the question: put the topic in [brackets] or check its spelling"
-        elif not pred.answers:
+        elif not pred.answers and pred.kind not in ("yes/no", "count"):
             note = "the graph holds no answer: no candidate within reach of the topic"
-        return {"question": pred.question, "topics": topics, "answers": out_answers,
+        composed = {"kind": pred.kind, "value": pred.value, "reading": pred.reading, "cypher": pred.cypher,
+                    "params": pred.params}
+        return {"question": pred.question, **composed, "topics": topics, "answers": out_answers,
                 "more_answers": max(0, len(pred.answers) - answers),
                 "ranked": [{"id": e, "name": self.name(e), "score": round(s, 4)} for e, s in pred.ranked[:10]],
                 "seconds": pred.seconds, "note": note, "graph": evidence_graph(pred, self.name, answers, paths)}

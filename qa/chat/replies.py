@@ -253,10 +253,12 @@ def grounding(text: str, reply: Any, snapshot: Any, finder: NameFinder) -> Groun
     return Grounding(mentioned, unsupported, top)
 
 
-def resolution_words(res: Any) -> str:
-    """``(it = Heat)``: what a follow-up was taken to be about, when it did not name it ("" when it did)."""
-    return {"reference": f"({res.expression} = {res.topic})",
-            "list": f"({res.expression} = {res.topic})",
+def resolution_words(res: Any, quoted: bool = False) -> str:
+    """``(it = Heat)``: what a follow-up was taken to be about, when it did not name it ("" when it did);
+    ``quoted``: the expression in quotes (``('it' = Heat)``)."""
+    expr = repr(res.expression) if quoted else res.expression
+    return {"reference": f"({expr} = {res.topic})",
+            "list": f"({expr} = {res.topic})",
             "repeat": f"(the last question, about {res.topic})",
             "answers": f"({res.expression}: the previous answers)",
             "ellipsis": f"(still about {res.topic})"}.get(res.how, "")
@@ -286,7 +288,7 @@ def kind_text(pred: Any, shown: int = 5) -> str | None:
 def reply_text(reply: Any, shown: int = 5) -> str:
     """The chat's reply: what the question was taken to be about, then the answers (or that there are none)."""
     res, pred = reply.resolution, reply.prediction
-    words = resolution_words(res)
+    words = resolution_words(res, quoted=True)
     about = f" {words}" if words else ""
     if res.topic is None and not pred.topics and res.how != "answers":
         return "I found no entity of the graph in that question; name it, or put it in [brackets]."
