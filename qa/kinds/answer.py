@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from spacy.lang.en.stop_words import STOP_WORDS
 
 from kg.names import lookup_key
 from qa.answer.evidence import relation_path_evidence
@@ -46,7 +47,7 @@ from qa.answer.paths import Direction, Hop, RelationPath, walk
 from qa.data.questions import Question
 from qa.kinds.cypher import Aggregate, Composition, describe
 from qa.kinds.reading import COUNT, Reading, read
-from qa.kinds.values import ValueIndex
+from qa.kinds.values import NUMBER, ValueIndex
 from qa.types import Answer, Prediction
 
 SET_REFERENCE = re.compile(r"\b(?:(?:any|all|each|one|none|some|either|both)\s+)?(?:of\s+)?(?:them|those|these)\b",
@@ -76,6 +77,12 @@ class Plan:
     others: list[Found] = field(default_factory=list)
 
 
+def _function_words(text: str) -> bool:
+    """``"the one"``, ``"it"``: typed in lower case and nothing but function words."""
+    words = text.split()
+    return bool(words) and text == text.lower() and all(w in STOP_WORDS for w in words)
+
+
 def _rewrite(text: str, edits: dict[tuple[int, int], str]) -> str:
     """``text`` with each span replaced (overlapping spans: the first one wins), spaces tidied."""
     out, last = [], 0
@@ -94,7 +101,8 @@ class KindAnswerer:
     Args:
         base: the path answerer (its graph, linker, relation scorer and model).
         floor: an entity typed by exact name counts as named when the linker scores it at least this high.
-        evidence: evidence paths kept per answer.
+        evidence: evidence paths kept per answer; max_shown: answers given evidence paths (every answer is
+            listed, as the Cypher returns them all).
     """
 
     def __init__(self, base: Any, floor: float = 0.1, evidence: int = 1, max_shown: int = 50) -> None:
@@ -124,10 +132,13 @@ class KindAnswerer:
             s = text.find(bracket)
             found.append(Found(snap.index_of[bracket], (s, s + len(bracket)) if s >= 0 else (0, 0), False, 1.0))
         [res] = self.base.linker.link_batch([text])
-        linked = [m for m in res.mentions if m.entity_id is not None and str(m.entity_id) in snap.index_of]
-        reading = read(text, skip=[(m.start, m.end) for m in linked] + [f.span for f in found])
+        # a lower-case run of function words ("the one") is not a title, and a number is read as a number
+        mentions = [m for m in res.mentions if not _function_words(m.text)]
+        linked = [m for m in mentions if m.entity_id is not None and str(m.entity_id) in snap.index_of]
+        reading = read(text, skip=[(m.start, m.end) for m in linked if not NUMBER.match(m.text.strip())]
+                       + [f.span for f in found])
         taken = [r.span for r in (reading.comparison, reading.superlative) if r is not None]
-        for m in res.mentions:
+        for m in mentions:
             ent = str(m.entity_id) if m.entity_id is not None else None
             if ent is None:
                 exact = [c for c in m.candidates[:1] if c.source == "exact" and c.score >= self.floor]
@@ -156,7 +167,7 @@ class KindAnswerer:
             if not any(f.node == node for f in found):
                 found.append(Found(node, (s, e), True, 0.0))
         if not found:   # nothing named above the floor: the linker's best exact-name candidate ("motorcycle films")
-            exact = [(c.score, m, str(c.entity_id)) for m in res.mentions for c in m.candidates[:1]
+            exact = [(c.score, m, str(c.entity_id)) for m in mentions for c in m.candidates[:1]
                      if c.source == "exact" and str(c.entity_id) in snap.index_of
                      and not any(a < m.end and m.start < b for a, b in taken)]
             if exact:
@@ -413,8 +424,9 @@ class KindAnswerer:
                            snap.node_ids[target.node] if target is not None else None)
         cypher, params = comp.cypher(tid, start)
         shown = nodes if target is None else np.asarray([target.node] if value else [], np.int64)
-        ids = [snap.node_ids[int(n)] for n in shown[: self.max_shown]]
-        ev = relation_path_evidence(snap, tid, ids, path, limit=self.evidence) if ids and tid and path else {}
+        ids = [snap.node_ids[int(n)] for n in shown]          # all of them: exactly what the Cypher returns
+        with_ev = ids[: self.max_shown]
+        ev = relation_path_evidence(snap, tid, with_ev, path, limit=self.evidence) if with_ev and tid and path else {}
         answers = [Answer(e, snap.names[snap.index_of[e]], 1.0, ev.get(e, [])) for e in ids]
         pred = Prediction(text, topics, [(a.entity_id, 1.0) for a in answers], answers)
         pred.kind, pred.value, pred.cypher, pred.params = plan.kind, value, cypher, params
