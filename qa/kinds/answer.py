@@ -36,6 +36,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from dataclasses import replace as dc_replace
 from typing import Any
 
 import numpy as np
@@ -68,7 +69,8 @@ class Found:
 @dataclass
 class Plan:
     """How a question is answered (see the module docstring): ``kind`` is ``path``, ``count``, ``yes/no``,
-    ``filter``, ``comparison``, ``superlative`` (the outermost operation), ``topic`` and ``others`` entities."""
+    ``filter``, ``comparison``, ``superlative`` (the outermost operation) or ``unsupported``, ``topic`` and
+    ``others`` entities."""
 
     text: str
     kind: str
@@ -133,9 +135,9 @@ class KindAnswerer:
             found.append(Found(snap.index_of[bracket], (s, s + len(bracket)) if s >= 0 else (0, 0), False, 1.0))
         [res] = self.base.linker.link_batch([text])
         # a lower-case run of function words ("the one") is not a title, and a number is read as a number
-        mentions = [m for m in res.mentions if not _function_words(m.text)]
+        mentions = [self._exact_inside(text, m) for m in res.mentions if not _function_words(m.text)]
         linked = [m for m in mentions if m.entity_id is not None and str(m.entity_id) in snap.index_of]
-        reading = read(text, skip=[(m.start, m.end) for m in linked if not NUMBER.match(m.text.strip())]
+        reading = read(text, skip=[self._name_span(text, m) for m in linked if not NUMBER.match(m.text.strip())]
                        + [f.span for f in found])
         taken = [r.span for r in (reading.comparison, reading.superlative) if r is not None]
         for m in mentions:
@@ -177,7 +179,9 @@ class KindAnswerer:
         topic = (found[0] if bracket and found else
                  max(names, key=lambda f: f.score) if names else min(found, key=lambda f: f.span) if found else None)
         others = sorted((f for f in found if f is not topic), key=lambda f: f.span)
-        if reading.count:
+        if reading.unsupported:
+            kind = "unsupported"
+        elif reading.count:
             kind = "count"
         elif reading.yes_no:
             kind = "yes/no"
@@ -190,6 +194,28 @@ class KindAnswerer:
         else:
             kind = "path"
         return Plan(text, kind, reading, topic, others)
+
+    def _exact_inside(self, text: str, m: Any) -> Any:
+        """A mention linked by a fuzzy match ("Stanley Kubrick's first" → "Stanley Kubrick's Boxes") that holds
+        a name typed exactly ("Stanley Kubrick") is that name."""
+        if m.entity_id is None or str(m.entity_id) not in self.snapshot.index_of:
+            return m
+        name = self.snapshot.names[self.snapshot.index_of[str(m.entity_id)]]
+        if lookup_key(name) == lookup_key(m.text):
+            return m
+        inside = [(e - s, s, e, nodes) for s, e, nodes in self.values.names(text[:m.end]) if s >= m.start]
+        if not inside:
+            return m
+        _, s, e, nodes = max(inside)
+        return dc_replace(m, start=s, end=e, text=text[s:e], entity_id=self.snapshot.node_ids[nodes[0]],
+                          candidates=[])
+
+    def _name_span(self, text: str, m: Any) -> tuple[int, int]:
+        """The part of a linked mention that is the entity's name ("Stanley Kubrick's first" → "Stanley
+        Kubrick"): the rest is read for operation words."""
+        name = self.snapshot.names[self.snapshot.index_of[str(m.entity_id)]]
+        at = text.lower().find(name.lower(), m.start, m.end)
+        return (at, at + len(name)) if at >= 0 else (m.start, m.end)
 
     # -- answering -------------------------------------------------------------------------------
     def predict(self, questions: Sequence[Question], *, strip_brackets: bool = False,
@@ -303,6 +329,9 @@ class KindAnswerer:
 
     def _compose(self, text: str, plan: Plan) -> Prediction:
         kind, snap = plan.kind, self.snapshot
+        if kind == "unsupported":
+            return self._none(text, plan, [snap.node_ids[plan.topic.node]] if plan.topic else [],
+                              plan.reading.unsupported or "")
         if plan.topic is None:
             return self._none(text, plan, [], "no entity of the graph is named in the question")
         if kind == "yes/no":

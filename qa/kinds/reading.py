@@ -13,6 +13,8 @@ decided against the graph by :mod:`qa.kinds.answer`:
   highest", "the lowest", "the newest", "the least recent"...: a direction (``max`` / ``min``) and the
   words that say of what.
 
+A question that asks *why* is read as one kgqa cannot answer (``unsupported``), not as a path.
+
 Spans that name entities are passed in ``skip`` so that a title ("The Last Samurai", "Best in Show")
 is never read as an operation.
 """
@@ -61,6 +63,8 @@ _MIN_WORDS = ("earliest", "oldest", "first", "lowest", "smallest", "least recent
               "shortest", "worst", "eldest", "least popular", "lowest rated")
 _SUPER = re.compile(r"\b(" + "|".join(sorted((re.escape(w) for w in (*_MAX_WORDS, *_MIN_WORDS)), key=len,
                                               reverse=True)) + r")\b", re.IGNORECASE)
+_WHY = re.compile(r"^\s*(?:(?:and|but|so)\s+)?(?:why|how come|what (?:is|was) the reason|for what reason)\b",
+                  re.IGNORECASE)
 _ORDINAL_REF = re.compile(r"\b(?:the )?(?:first|last|second|third) (?:one|of them|of those)\b", re.IGNORECASE)
 
 
@@ -103,16 +107,18 @@ class Superlative:
 
 @dataclass(frozen=True)
 class Reading:
-    """The operation words of a question (see the module docstring)."""
+    """The operation words of a question (see the module docstring); ``unsupported``: what the question asks
+    that facts cannot answer (a reason, "why ..."), else ``None``."""
 
     count: bool = False
     yes_no: bool = False
     comparison: Comparison | None = None
     superlative: Superlative | None = None
+    unsupported: str | None = None
 
     @property
     def plain(self) -> bool:
-        return not (self.count or self.yes_no or self.comparison or self.superlative)
+        return not (self.count or self.yes_no or self.comparison or self.superlative or self.unsupported)
 
 
 def _outside(span: tuple[int, int], skip: Sequence[tuple[int, int]]) -> bool:
@@ -156,4 +162,8 @@ def read(text: str, skip: Sequence[tuple[int, int]] = ()) -> Reading:
             direction = "max" if word in _MAX_WORDS else "min"
         superlative = Superlative(direction, word, m.span())
         break
-    return Reading(count, yes_no, comparison, superlative)
+    unsupported = None
+    if _WHY.match(text):
+        unsupported = ("it asks for a reason or an explanation; the graph holds facts (who, what, which, when, "
+                       "how many, whether), not why")
+    return Reading(count, yes_no, comparison, superlative, unsupported)

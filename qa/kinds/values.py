@@ -124,6 +124,8 @@ class ValueIndex:
             if text[toks[i][0]].isupper() or text[toks[i][0]].isdigit():
                 for n in range(min(max_words, len(toks) - i), 0, -1):
                     s, e = toks[i][0], toks[i + n - 1][1]
+                    if text[s:e].endswith(("'s", "’s")):                     # "Stanley Kubrick's first film"
+                        e -= 2
                     key = lookup_key(text[s:e].rstrip(".'"))
                     if any(a < e and s < b for a, b in skip) or (n == 1 and key in STOP_WORDS):
                         continue

@@ -38,6 +38,7 @@ def test_operation_words_are_read_outside_entity_names() -> None:
     assert read(text, skip=[(13, len(text))]).plain
     assert read("who starred in the first one").superlative is None
     assert read("who directed Heat").plain
+    assert read("why did Michael Mann direct Heat").unsupported and not read("who directed Heat").unsupported
 
 
 @pytest.fixture
@@ -172,6 +173,8 @@ def test_a_trained_model_answers_every_kind_as_typed(trained, store, tmp_path: P
     # a question the graph cannot answer says so instead of guessing a path
     [p] = kinds.predict([question_from_text("did Director 1 direct it")])
     assert p.kind == "yes/no" and p.answers == [] and p.value is None and "two things" in p.note
+    [p] = kinds.predict([question_from_text("why did Director 1 direct Film 3")])
+    assert p.kind == "unsupported" and p.answers == [] and "why" in p.note
     # a path question is the path model's answer, unchanged
     q = question_from_text("who directed Film 3")
     assert kinds.predict([q])[0].answers == base.predict([q])[0].answers
