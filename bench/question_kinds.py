@@ -87,7 +87,7 @@ def main() -> None:
                          "kind read right": 100 * float(np.mean(right_kind[k]))} for k in KINDS if by[k]}
             res_group[name] = {"kinds": table, "ms_per_question": 1000 * per_q}
             if name == "composed":
-                with open_store(base.graph.store) as store:   # writable: an older store gains toFloat
+                with open_store(base.graph.store, read_only=True) as store:
                     ok, n = replay(store, preds, args.replay)
                 res_group[name]["cypher_replay"] = {"agree": ok, "replayed": n}
                 res_group[name]["examples"] = [

@@ -253,6 +253,20 @@ class Conversation:
             return Resolution(q.text, q.text, prev, "ellipsis")
         return Resolution(q.text, q.text, None, "none")
 
+    def _also(self, text: str) -> list[str]:
+        """Beside "of those", a pronoun for a person ("which of those did *he* also direct"): the person of
+        the last turn it means (the previous topic before answers; none when no person is in focus)."""
+        m = PRONOUN.search(followup.SET.sub("", text))
+        if m is None or not followup.PERSONAL.match(m.group(0)) or not self.history:
+            return []
+        if self._people is None:
+            self._people = followup.person_like(self.answerer.graph.snapshot)
+        snap = self.answerer.graph.snapshot
+        shown = set(self.history[-1].get("answer_ids", []))
+        people = [f for f in self.focus if f.source != "older" and f.entity_id not in shown
+                  and self._people[snap.index_of[f.entity_id]]]
+        return [people[0].entity_id] if people else []
+
     def _fit(self, text: str, ref: re.Match[str]) -> np.ndarray:
         """``(K,)``: how well the question reads about each entity in focus put in place of ``ref``: the path
         model's best answer probability (answers already in focus left out for "what else"), plus a floor
@@ -280,7 +294,7 @@ class Conversation:
         """Resolve, answer and remember one question."""
         res = self.resolve(text)
         if res.how == "answers" and self.history:
-            pred = self.answerer.on_entities(res.text, self.history[-1].get("answer_ids", []))
+            pred = self.answerer.on_entities(res.text, self.history[-1].get("answer_ids", []), self._also(res.text))
         elif res.how == "ellipsis" and res.topic is not None:
             pred = self._predict_about(res.text, res.topic)
         else:

@@ -4,7 +4,7 @@
   in the words after the cue): ``how="repeat"``;
 - **"the first one"**, "the second film", "the last of them", "number 3": an answer of the last turn, as
   the answers were shown (in order): ``how="list"``;
-- **"which of them"**, "those", "how many of these", "any of them": the last turn's answers as a set, which
+- **"which of them"**, "those", "how many of these", "the oldest of them": the last turn's answers as a set, which
   the question filters, counts, compares or orders (:meth:`qa.kinds.answer.KindAnswerer.on_entities`):
   ``how="answers"``.
 
@@ -27,8 +27,8 @@ PICK = re.compile(r"\b(?:the\s+)?(" + "|".join(_ORDINALS) + r")\s+" + _NOUNS + r
                   r"|\b(?:number|no\.?|#)\s*(\d{1,2})\b", re.IGNORECASE)
 REPEAT = re.compile(r"^\s*(?:and|what about|how about|same for|and what about|and how about)\s+(.+?)[\s?.!]*$",
                     re.IGNORECASE)
-SET = re.compile(r"\b(?:which|how many|what|who|any|all|each|one|none|some|either|both|many)\s+of\s+"
-                 r"(?:them|those|these)\b|\b(?:those|these)\b(?!\s+(?:who|that|which)\b)", re.IGNORECASE)
+SET = re.compile(r"\b(?:of|among|from)\s+(?:them|those|these)\b|\b(?:those|these)\b(?!\s+(?:who|that|which)\b)",
+                 re.IGNORECASE)
 _BRACKET = re.compile(r"\[[^\]]+\]")
 
 

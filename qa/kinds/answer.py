@@ -390,13 +390,16 @@ class KindAnswerer:
         nodes, _ = walk(snap, topic.node, path)
         return self._apply(text, plan, nodes, path, tid, constraints, target)
 
-    def on_entities(self, text: str, entity_ids: Sequence[str]) -> Prediction:
+    def on_entities(self, text: str, entity_ids: Sequence[str], also: Sequence[str] = ()) -> Prediction:
         """``text`` asked of the given entities (the previous answers: "which of them are comedies", "how
         many of those came out after 2000", "which of them is the oldest"): its constraints, comparison,
-        superlative or count apply to that set, with a Cypher query that starts from it."""
+        superlative or count apply to that set, with a Cypher query that starts from it. ``also``: entities the
+        conversation resolved a pronoun to ("which of those did *he* also direct"), constraints like the named ones."""
         plan = self.plan(Question(SET_REFERENCE.sub("", text), ()), strip_brackets=True)
         snap = self.snapshot
         found = [f for f in ([plan.topic] if plan.topic else []) + plan.others]
+        found += [Found(snap.index_of[e], (0, 0), False, 1.0) for e in also
+                  if e in snap.index_of and all(f.node != snap.index_of[e] for f in found)]
         plan = Plan(plan.text, plan.kind if plan.kind != "path" else "filter", plan.reading, None, found)
         start = np.asarray(sorted({snap.index_of[e] for e in entity_ids if e in snap.index_of}), np.int64)
         return self._apply(text, plan, start, (), None, found, None, start=[snap.node_ids[int(n)] for n in start])
@@ -418,10 +421,11 @@ class KindAnswerer:
         hops: list[tuple[Hop, str]] = []
         for c in constraints:
             options = self._hops_to(nodes, c.node)
-            if not options:
+            if not options:       # none of them is joined to it: the hop the words name, among those it has
                 nodes = nodes[:0]
-                into = self.values.relations_into(c.node)
-                hops.append((Hop(into[0] if into else snap.relations[0], "out"), snap.node_ids[c.node]))
+                at = self._hops_to(np.arange(snap.num_nodes), c.node)
+                hop = max(at, key=lambda h: (words_scores[h.relation], at[h])) if at else Hop(snap.relations[0], "out")
+                hops.append((hop, snap.node_ids[c.node]))
                 continue
             hop = max(options, key=lambda h: (words_scores[h.relation], options[h]))
             nodes = self._with_hop(nodes, c.node, hop)

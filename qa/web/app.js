@@ -153,6 +153,14 @@ function answersView(res) {
     wrap.append(el("p", { class: "topic-line" }, "About ", el("b", { text: res.topics.map((t) => t.name).join(", ") })));
   }
   if (res.note) wrap.append(el("p", { class: "muted note", text: res.note }));
+  if (res.kind && res.kind !== "path") {   // a composed answer: the value, what was read, its Cypher
+    const value = res.value === true ? "yes" : res.value === false ? "no" : res.value;
+    if (value !== null && value !== undefined) {
+      wrap.append(el("p", { class: "kind-value", id: "kind-value" }, el("b", { text: `${res.kind}: ` }), String(value)));
+    }
+    if (res.reading) wrap.append(el("p", { class: "muted", text: `read as: ${res.reading}` }));
+    if (res.cypher) wrap.append(el("pre", { class: "cypher", text: res.cypher }));
+  }
   const list = el("ul", { class: "answers", id: "answers" });
   for (const a of res.answers) {
     const li = el("li", { class: "answer" }, el("span", { class: "answer-name", text: a.name }),
