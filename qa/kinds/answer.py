@@ -85,6 +85,18 @@ def _function_words(text: str) -> bool:
     return bool(words) and text == text.lower() and all(w in STOP_WORDS for w in words)
 
 
+_CLAUSE = re.compile(r"\b(?:having|with|that|which|who|whose|where|and|but)\b|,", re.IGNORECASE)
+
+
+def _clause(text: str, span: tuple[int, int], topic: tuple[int, int]) -> tuple[int, int]:
+    """``span`` widened back to the start of its clause when the clause follows the topic's name (the last
+    of "having", "with", "that", "which", "who", "whose", "where", "and", "but", "," between them)."""
+    if topic[1] <= topic[0] or span[0] < topic[1]:
+        return span
+    marks = [m.start() for m in _CLAUSE.finditer(text, topic[1], span[0])]
+    return (marks[-1], span[1]) if marks else span
+
+
 def _rewrite(text: str, edits: dict[tuple[int, int], str]) -> str:
     """``text`` with each span replaced (overlapping spans: the first one wins), spaces tidied."""
     out, last = [], 0
@@ -242,10 +254,11 @@ class KindAnswerer:
         """The relation path the path answerer reads in the question (with ``drop`` and the comparison taken
         out, ``topic`` in brackets): its answers' evidence paths vote, weighted by score."""
         name = self.snapshot.node_ids[topic.node]
-        edits = {f.span: "" for f in drop}
         r = plan.reading
-        if r.comparison:
-            edits[r.comparison.span] = ""
+        # a constraint's clause after the topic goes with it ("... [Spielberg] and starring Tom Hanks",
+        # "... [road trip] having genre Drama", "... with a release year before 2010")
+        spans = [f.span for f in drop] + ([r.comparison.span] if r.comparison else [])
+        edits = {_clause(plan.text, sp, topic.span): "" for sp in spans}
         if r.superlative:
             edits[r.superlative.span] = ""
         if r.count:
@@ -298,7 +311,7 @@ class KindAnswerer:
 
     def _numeric_hop(self, nodes: np.ndarray, reading: Reading, words: str) -> tuple[Hop | None, str]:
         """The numeric relation to compare or order the set by, or a note why there is none: for a comparison,
-        one whose values in the set fall on both sides of the number (a year for "after 2000", not a count);
+        one whose values in the graph span the number (a year for "after 2000", not a count);
         for a superlative, the one its words score highest, unless they score an attribute whose values are
         not numbers higher ("the highest rated" where ratings are words)."""
         if not self.values.numeric:
@@ -311,11 +324,12 @@ class KindAnswerer:
         if not have:
             return None, "none of the entities asked about has a number to compare or order by"
         if reading.comparison is not None:
+            # a relation whose values in the graph span the number (a year for "after 2000", not a count)
             cmp = reading.comparison
-            fits = [r for r, vs in have.items() if min(vs) <= cmp.number <= max(vs)
-                    or (any(cmp.holds(v) for v in vs) and not all(cmp.holds(v) for v in vs))]
+            high = cmp.high if cmp.high is not None else cmp.number
+            fits = [r for r in have if self.values.ranges[r][0] <= high and cmp.number <= self.values.ranges[r][1]]
             if not fits:
-                ranges = ", ".join(f"{r} {min(vs):g}..{max(vs):g}" for r, vs in have.items())
+                ranges = ", ".join(f"{r} {self.values.ranges[r][0]:g}..{self.values.ranges[r][1]:g}" for r in have)
                 return None, f"no number of these entities is comparable with {cmp.number:g} ({ranges})"
             scores = self._scores(words)
             return Hop(max(fits, key=lambda r: scores[r]), "out"), ""

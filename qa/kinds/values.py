@@ -40,7 +40,8 @@ class ValueIndex:
 
     Attributes:
         snapshot: the graph; categorical: relation → mean fan-in, for the categorical relations.
-        numeric: relations whose every tail is a number; numbers: node index → its value (numeric tails).
+        numeric: relations whose every tail is a number; numbers: node index → its value (numeric tails);
+        ranges: numeric relation → (smallest, largest) value in the graph.
         by_key: lookup key of a value's name (and its singular and plural) → value node indices.
         naming: the words of the relation names and their role nouns ("director"): never read as values.
     """
@@ -49,6 +50,7 @@ class ValueIndex:
     categorical: dict[str, float] = field(default_factory=dict)
     numeric: set[str] = field(default_factory=set)
     numbers: dict[int, float] = field(default_factory=dict)
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     by_key: dict[str, list[int]] = field(default_factory=dict)
     naming: set[str] = field(default_factory=set, repr=False)
     _names: dict[str, list[int]] | None = field(default=None, repr=False)
@@ -75,7 +77,9 @@ class ValueIndex:
             names = [snapshot.names[int(t)] for t in tails]
             if all(NUMBER.match(n.strip()) for n in names):
                 out.numeric.add(rel)
-                out.numbers.update((int(t), float(n)) for t, n in zip(tails, names, strict=True))
+                vals = [float(n) for n in names]
+                out.numbers.update(zip(tails.tolist(), vals, strict=True))
+                out.ranges[rel] = (min(vals), max(vals))
             if edges / len(tails) >= min_fan_in:
                 out.categorical[rel] = edges / len(tails)
                 for t, n in zip(tails, names, strict=True):
