@@ -61,6 +61,10 @@ class Service:
         self.model_note = ""
         if self.answerer is None:
             self.answerer = self._load_answerer()
+        elif not hasattr(self.answerer, "on_entities"):   # a path answerer given: every question kind, too
+            from qa.kinds.answer import KindAnswerer
+
+            self.answerer = KindAnswerer(self.answerer)
         if self.answerer is not None:
             _ = self.answerer.linker                      # build (or read) the linker index before serving
         self.resolver = settings.resolver

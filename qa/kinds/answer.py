@@ -40,6 +40,7 @@ from dataclasses import replace as dc_replace
 from typing import Any
 
 import numpy as np
+import torch
 from spacy.lang.en.stop_words import STOP_WORDS
 
 from kg.names import lookup_key
@@ -283,7 +284,13 @@ class KindAnswerer:
         return (votes.most_common(1)[0][0] if votes else ()), pred
 
     def _scores(self, text: str) -> dict[str, float]:
-        row = self.base.retriever.relation_scorer.batch([text])[0]
+        """Each relation's cosine with ``text``: the text model's mean token state, as the path answerer pools
+        it (no on-disk cache: the API calls this from its worker thread)."""
+        with torch.no_grad():
+            [states] = self.base.tokens.states([text])
+        vec = states.astype(np.float32).mean(0)
+        vec /= max(float(np.linalg.norm(vec)), 1e-9)
+        row = self.base.retriever.relation_scorer.from_vectors(vec[None])[0]
         return dict(zip(self.snapshot.relations, row.tolist(), strict=True))
 
     def _hops_to(self, nodes: np.ndarray, target: int) -> Counter[Hop]:

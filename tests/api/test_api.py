@@ -78,6 +78,21 @@ def test_ask_returns_answers_evidence_cypher_and_a_graph(client: httpx.Client, t
     assert plain["topics"][0]["id"] == "Film 3" and plain["answers"][0]["name"] == top["name"]
     none = client.post("/ask", json={"question": "who directed the film Zorblax"}).json()
     assert none["answers"] == [] and "no entity of the graph" in none["note"]
+    assert body["kind"] == "path" and body["value"] is None
+
+
+def test_ask_answers_a_count_and_a_yes_no_with_their_cypher(client: httpx.Client, tiny_model: TinyModel) -> None:
+    director = director_of(tiny_model, "Film 3")
+    films = [line.split("|")[0] for line in tiny_model.kb.read_text().splitlines()
+             if line.split("|")[1:] == ["directed_by", director]]
+    body = client.post("/ask", json={"question": f"how many films did {director} direct"}).json()
+    assert body["kind"] == "count" and body["value"] == len(films), body
+    rows = client.post("/cypher", json={"query": body["cypher"], "params": body["params"]}).json()["rows"]
+    assert rows == [[len(films)]]                              # the count comes back from count()
+    yes = client.post("/ask", json={"question": f"did {director} direct Film 3"}).json()
+    assert yes["kind"] == "yes/no" and yes["value"] is True
+    why = client.post("/ask", json={"question": f"why did {director} direct Film 3"}).json()
+    assert why["kind"] == "unsupported" and why["answers"] == [] and "cannot answer" in why["note"]
 
 
 @pytest.mark.parametrize("payload, field", [({}, "question"), ({"question": ""}, "question"),
