@@ -257,11 +257,10 @@ class KindAnswerer:
         name = self.snapshot.node_ids[topic.node]
         r = plan.reading
         # a constraint's clause after the topic goes with it ("... [Spielberg] and starring Tom Hanks",
-        # "... [road trip] having genre Drama", "... with a release year before 2010")
-        spans = [f.span for f in drop] + ([r.comparison.span] if r.comparison else [])
+        # "... [road trip] having genre Drama", "... with a release year before 2010", "..., which is the
+        # most recent"); before the topic only its words go ("the most recent film directed by [X]")
+        spans = [f.span for f in drop] + [x.span for x in (r.comparison, r.superlative) if x is not None]
         edits = {_clause(plan.text, sp, topic.span): "" for sp in spans}
-        if r.superlative:
-            edits[r.superlative.span] = ""
         if r.count:
             m = COUNT.search(plan.text)
             if m:
