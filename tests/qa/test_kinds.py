@@ -62,6 +62,38 @@ def test_values_are_computed_from_the_graph(films_snapshot: GraphSnapshot) -> No
     assert [films_snapshot.names[ns[0]] for _, _, ns in got] == ["Top Gun", "The Godfather"]
 
 
+def test_follow_up_readings(tmp_path: Path) -> None:
+    from kg.linking import Linker
+    from kg.store.embedded import EmbeddedStore
+    from qa.chat import followup
+    from qa.kinds.answer import _clause
+
+    with EmbeddedStore(tmp_path / "g") as store:
+        ingest(store, write_lines(tmp_path / "kb.txt", KB), progress=False)
+        snap = GraphSnapshot.from_store(store)
+        linker = Linker.from_store(store, cache_dir=tmp_path / "linker")
+    last = {"resolved": "who directed [Heat]", "answers": [["Michael Mann", "Michael Mann"]],
+            "answer_ids": ["Collateral", "Heat", "Thief"]}
+    assert followup.resolve("and Top Gun?", last, linker, snap) == (
+        "who directed [Top Gun]", "Top Gun", "repeat", "Top Gun")
+    assert followup.resolve("who starred in the second one", last, linker, snap) == (
+        "who starred in [Heat]", "Heat", "list", "the second one")
+    assert followup.resolve("the last one: when was it released", last, linker, snap)[1] == "Thief"
+    assert followup.resolve("which of them are crime films", last, linker, snap)[2] == "answers"
+    assert followup.resolve("what is the oldest of those", last, linker, snap)[2] == "answers"
+    assert followup.resolve("who directed Heat", last, linker, snap) is None
+    assert followup.resolve("and Top Gun?", None, linker, snap) is None          # nothing asked yet
+    assert followup.PERSONAL.match("that writer") and followup.PERSONAL.match("he")
+    assert not followup.PERSONAL.match("that film")
+    people = followup.person_like(snap)
+    assert people[snap.index_of["Michael Mann"]] and people[snap.index_of["Al Pacino"]]
+    assert not people[snap.index_of["Heat"]] and not people[snap.index_of["Crime"]]
+    # a constraint's clause after the topic leaves the path question with it; before it, only its words
+    text = "films directed by Michael Mann and starring Al Pacino"
+    assert _clause(text, (44, 53), (18, 30)) == (31, 53)
+    assert _clause("which crime films did Michael Mann direct", (6, 11), (22, 34)) == (6, 11)
+
+
 # (composition, topic, expected rows) on the toy film graph of tests/qa/films.py
 CASES = [
     (Composition((Hop("DIRECTED_BY", "in"),), aggregate="count"), "Michael Mann", [[3]]),
