@@ -251,9 +251,9 @@ class KindAnswerer:
             pred.seconds = per
         return [p for p in out if p is not None]
 
-    def _path(self, plan: Plan, topic: Found, drop: Sequence[Found]) -> tuple[RelationPath, Prediction]:
-        """The relation path the path answerer reads in the question (with ``drop`` and the comparison taken
-        out, ``topic`` in brackets): its answers' evidence paths vote, weighted by score."""
+    def _path(self, plan: Plan, topic: Found, drop: Sequence[Found]) -> tuple[list[RelationPath], Prediction]:
+        """The relation paths the path answerer reads in the question (with ``drop`` and the comparison taken
+        out, ``topic`` in brackets), best first: its answers' evidence paths vote, weighted by score."""
         name = self.snapshot.node_ids[topic.node]
         r = plan.reading
         # a constraint's clause after the topic goes with it ("... [Spielberg] and starring Tom Hanks",
@@ -280,7 +280,7 @@ class KindAnswerer:
                     hops.append(Hop(st.relation, "out" if out else "in"))
                     cur = st.tail if out else st.head
                 votes[tuple(hops)] += a.score
-        return (votes.most_common(1)[0][0] if votes else ()), pred
+        return [p for p, _ in votes.most_common()], pred
 
     def _scores(self, text: str) -> dict[str, float]:
         """Each relation's cosine with ``text``: the text model's mean token state, as the path answerer pools
@@ -387,28 +387,72 @@ class KindAnswerer:
              ) -> Prediction:
         snap = self.snapshot
         tid = snap.node_ids[topic.node]
-        path, _ = self._path(plan, topic, others)
+        paths, _ = self._path(plan, topic, others)
+        constraints = [f for f in others if f is not target]
         if target is not None and target.value:
             # "is [Heat] a comedy": whether the topic has the value, through a relation that ends at values
             # like it (the one the words score highest)
             into = self.values.relations_into(target.node)
             scores = self._scores(plan.text)
-            if into and not (len(path) == 1 and path[0] == Hop(path[0].relation, "out") and path[0].relation in into):
-                path = (Hop(max(into, key=lambda r: scores[r]), "out"),)
-        constraints = [f for f in others if f is not target]
-        if not path:
+            first = paths[0] if paths else ()
+            if into and not (len(first) == 1 and first[0].direction == "out" and first[0].relation in into):
+                paths = [(Hop(max(into, key=lambda r: scores[r]), "out"),)]
+        if not paths:
             return self._none(text, plan, [tid], "the path model found no relation path from the topic")
-        reading = plan.reading
-        # a last hop into a constraint's value, or into the numeric relation, is that constraint
-        if reading.comparison or reading.superlative:
-            if path[-1].relation in self.values.numeric and path[-1].direction == "out" and len(path) > 1:
-                path = path[:-1]
+        path, nodes = self._fitting(topic.node, paths, plan.reading, constraints, target)
+        return self._apply(text, plan, nodes, path, tid, constraints, target)
+
+    def _fitting(self, start: int, paths: Sequence[RelationPath], reading: Reading, constraints: Sequence[Found],
+                 target: Found | None) -> tuple[RelationPath, np.ndarray]:
+        """The best-voted relation path (or a shorter start of it) whose entities the rest of the question can
+        apply to: one of them is joined to each constraint, has a number to compare or order, or is of the
+        yes/no target's kind (the relation types it has). A last hop into a constraint's value or into a
+        numeric relation is that constraint ("films released in [1994]"), not the path. When none fits, the
+        best-voted path: the answer is then empty, as the graph says."""
+        snap = self.snapshot
+        tried: list[RelationPath] = []
+        for voted in paths:
+            for n in range(len(voted), 0, -1):
+                path = self._trim(voted[:n], reading, constraints)
+                if path not in tried:
+                    tried.append(path)
+        for path in tried:
+            nodes, _ = walk(snap, start, path)
+            if not len(nodes):
+                continue
+            if any(not self._hops_to(nodes, c.node) for c in constraints):
+                continue
+            if (reading.comparison or reading.superlative) and self.values.numeric and not any(
+                    self._values(nodes, Hop(r, "out")) for r in self.values.numeric):
+                continue
+            if target is not None and not target.value and not self._same_kind(nodes, target.node):
+                continue
+            return path, nodes
+        path = tried[0]
+        return path, walk(snap, start, path)[0]
+
+    def _trim(self, path: RelationPath, reading: Reading, constraints: Sequence[Found]) -> RelationPath:
+        """``path`` without a last hop into a constraint's value or into the numeric relation compared."""
+        if (reading.comparison or reading.superlative) and len(path) > 1 and path[-1].direction == "out" \
+                and path[-1].relation in self.values.numeric:
+            path = path[:-1]
         for c in constraints:
             last = path[-1]
             if len(path) > 1 and last.direction == "out" and last.relation in self.values.relations_into(c.node):
                 path = path[:-1]
-        nodes, _ = walk(snap, topic.node, path)
-        return self._apply(text, plan, nodes, path, tid, constraints, target)
+        return path
+
+    def _same_kind(self, nodes: np.ndarray, target: int) -> bool:
+        """Whether some of ``nodes`` has the kind of ``target``: the same outgoing relation types (entities
+        with none, such as people in a film graph, are of one kind)."""
+        snap = self.snapshot
+
+        def kind(n: int) -> frozenset[int]:
+            return frozenset(snap.out_type[snap.out_ptr[n]:snap.out_ptr[n + 1]].tolist())
+
+        want = kind(target)
+        sample = nodes[:: max(1, len(nodes) // 50)][:50]
+        return any((kind(int(n)) & want) or (not want and not kind(int(n))) for n in sample)
 
     def on_entities(self, text: str, entity_ids: Sequence[str], also: Sequence[str] = ()) -> Prediction:
         """``text`` asked of the given entities (the previous answers: "which of them are comedies", "how
