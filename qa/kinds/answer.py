@@ -10,23 +10,26 @@ composed:
    as its topic ("how many films came out in 1994").
 2. **Operation words** (:func:`qa.kinds.reading.read`): count, yes/no, a comparison with a number, a
    superlative.
-3. **The path**: the path answerer reads the question with the constraints and the comparison taken out
-   and the topic in brackets; its answers' evidence paths vote for one relation path (weighted by the
-   answers' scores). A last hop into a constraint's relation ("films released in [1994]") or into the
-   numeric relation compared ("came out after 2000") is the constraint, not the path, and is dropped.
+3. **The path**: the path answerer reads the question with the constraints, the comparison and the
+   superlative taken out (a clause of theirs after the topic goes whole: "... and starring Tom Hanks") and
+   the topic in brackets; its answers' evidence paths vote (weighted by the answers' scores). The path
+   kept is the best-voted one, or a shorter start of it, that the rest of the question fits (one of its
+   entities joined to each constraint, having a number, or of the yes/no target's kind). A last hop into a
+   constraint's relation ("films released in [1994]") or into the numeric relation compared ("came out
+   after 2000") is the constraint, not the path, and is dropped.
 4. **The set**: the path is walked from the topic over the whole graph (exact, like the Cypher), then
    each constraint keeps the entities with an edge to it (the relation is the one, among those joining the
    set to it, that the question's words score highest), a comparison keeps those whose numeric value
-   holds (the numeric relation the question's words score highest among those the set has), a
-   superlative keeps those with the largest or smallest value.
+   holds (the numeric relation the question's words score highest among those the set has whose values
+   in the graph span the number), a superlative keeps those with the largest or smallest value.
 5. **The answer**: the set (with evidence paths), its size (``count``), or whether the other entity is
    in it (``yes``/``no``: tried with each entity as the topic; yes when either holds). Every composed
    prediction carries ``kind``, ``value``, a ``cypher`` query with ``params`` that returns exactly that
    answer on either store, and ``reading`` (the composition in words).
 
-When the words ask for something the graph cannot give (an order by a value the graph does not keep as
-numbers, a yes/no question with one entity), the prediction says so in ``note`` and has no answers,
-rather than answering a path question it guessed.
+When the words ask for something the graph cannot give (a reason: "why ..."; an order by a value the graph
+does not keep as numbers; a number no numeric relation spans; a yes/no question with one entity), the
+prediction says so in ``note`` and has no answers, rather than answering a path question it guessed.
 """
 
 from __future__ import annotations
