@@ -9,10 +9,11 @@ Two-turn dialogues are made from the checkpoint's graph, in each relation's own 
 - ``list``: "what was directed by Y" → "what is the genre of the second one" (as the answers were shown);
 - ``set``: "what was directed by Y" → "which of them have genre Comedy" / "how many of them ..." (the
   answers of the first turn as a set);
-- ``repeat``: "who directed X1" → "and X2?".
+- ``repeat``: "who directed X1" → "and X2?";
+- ``each``: "what was directed by Y" → "what is the genre of them" (asked of each answer, merged).
 
 Expressions come in ``dev`` (seen while building) and ``held_out`` groups. Per kind: the share of follow-ups
-resolved to the right entity (``set``: to the previous answers) and Hits@1 of their answer (a count: the
+resolved to the right entity (``set``, ``each``: to the previous answers) and Hits@1 of their answer (a count: the
 exact number), with follow-ups on, and off (the learned reference resolver alone, as before this change).
 Prints a table, writes ``bench/results/followups.json``.
 """
@@ -42,11 +43,13 @@ EXPRESSIONS = {
     "dev": {"answer": ("what else was {phrase} by him", "which other ones were {phrase} by that {noun}"),
             "list": ("what is the {noun2} of the {ord} one", "the {ord} one: what is its {noun2}"),
             "set": ("which of them have {cnoun} {value}", "how many of them have {cnoun} {value}"),
-            "repeat": ("and {name}?", "what about {name}")},
+            "repeat": ("and {name}?", "what about {name}"),
+            "each": ("what is the {noun2} of them", "tell me their {noun2}")},
     "held_out": {"answer": ("name other things {phrase} by her", "list everything else {phrase} by this {noun}"),
                  "list": ("tell me the {noun2} of the {ord} film", "for the {ord} movie, what is the {noun2}"),
                  "set": ("which of those have {cnoun} {value}", "how many of these have {cnoun} {value}"),
-                 "repeat": ("how about {name}?", "and what about {name}")},
+                 "repeat": ("how about {name}?", "and what about {name}"),
+                 "each": ("what are their {noun2}s", "for each of them, what is the {noun2}")},
 }
 ORDINALS = (("first", 0), ("second", 1), ("last", -1))
 
@@ -60,7 +63,7 @@ def dialogues(answerer: Any, per_kind: int, group: str, seed: int = 0) -> list[d
     forward = [r for r in range(snap.num_relations) if (r, True) in g.roles]
     out: list[dict[str, Any]] = []
     ex = EXPRESSIONS[group]
-    for kind in ("answer", "list", "set", "repeat"):
+    for kind in ("answer", "list", "set", "repeat", "each"):
         made, tries = 0, 0
         while made < per_kind and tries < per_kind * 200:   # list and set: more, as some are not counted
             tries += 1
@@ -97,7 +100,11 @@ def dialogues(answerer: Any, per_kind: int, group: str, seed: int = 0) -> list[d
                 if not 3 <= len(films) <= 12:
                     continue
                 first = f"what was {role.phrase} by {snap.names[y]}"
-                if kind == "list":
+                if kind == "each":
+                    r2 = int(rng.choice([f for f in forward if f != r]))
+                    noun2 = g.roles[(r2, True)].noun or snap.relations[r2].lower()
+                    out.append({"kind": kind, "turns": [first, t.format(noun2=noun2)], "relation": snap.relations[r2]})
+                elif kind == "list":
                     r2 = int(rng.choice([f for f in forward if f != r]))
                     ordinal, k = ORDINALS[made % 3]
                     noun2 = g.roles[(r2, True)].noun or snap.relations[r2].lower()
@@ -135,6 +142,13 @@ def run(conv: Conversation, d: dict[str, Any], snap: Any) -> tuple[bool, bool] |
         value = options[0]
         text = text.format(value=snap.names[snap.index_of[value]])
         gold = sorted(have[value])
+    elif d["kind"] == "each":
+        if len(shown) < 2:
+            return None
+        gold = sorted({snap.node_ids[int(v)] for e in shown[:20]
+                       for v in walk(snap, snap.index_of[e], (Hop(d["relation"], "out"),))[0]})
+        if not gold:
+            return None
     elif d["kind"] == "list":
         if not shown:
             return None
@@ -146,7 +160,8 @@ def run(conv: Conversation, d: dict[str, Any], snap: Any) -> tuple[bool, bool] |
         topic, gold = d["topic"], d["gold"]
     reply = conv.ask(text)
     res, pred = reply.resolution, reply.prediction
-    resolved = res.how == "answers" if d["kind"] == "set" else res.topic == topic
+    resolved = (res.how == "answers" if d["kind"] == "set" else res.how == "each" if d["kind"] == "each"
+                else res.topic == topic)
     if d["kind"] == "set" and d.get("count"):
         return resolved, pred.value == len(gold)
     return resolved, bool(pred.answers) and pred.answers[0].entity_id in set(gold)

@@ -76,7 +76,7 @@ class Resolution:
         topic: the entity the question is about (``None``: left to the linker, found nothing).
         how: ``"brackets"``, ``"reference"``, ``"linked"``, ``"ellipsis"``, ``"list"`` (picked from the last
             answers as shown), ``"answers"`` (about the previous answers as a set), ``"repeat"`` (the last
-            question about another entity) or ``"none"``.
+            question about another entity), ``"each"`` (asked of each previous answer) or ``"none"``.
         expression: the referring expression resolved (``how`` ``"reference"`` or ``"list"``).
         scores: the resolver's probability for each entity in focus (``how == "reference"``).
     """
@@ -253,6 +253,30 @@ class Conversation:
             return Resolution(q.text, q.text, prev, "ellipsis")
         return Resolution(q.text, q.text, None, "none")
 
+    def _each(self, text: str, entity_ids: Sequence[str]) -> Prediction:
+        """``text`` asked of each entity (its "they" / "them" in brackets), the answers merged: an entity
+        answered for several keeps its best score and the evidence of each."""
+        snap = self.answerer.graph.snapshot
+        m = followup.EACH.search(text)
+        assert m is not None
+        ids = [e for e in entity_ids if e in snap.index_of]
+        qs = [question_from_text(text[:m.start()] + f"[{snap.names[snap.index_of[e]]}]" + text[m.end():])
+              for e in ids]
+        merged: dict[str, Any] = {}
+        ranked: dict[str, float] = {}
+        for pred in self.paths.predict(qs):
+            for a in pred.answers:
+                if a.entity_id in merged:
+                    best = merged[a.entity_id]
+                    merged[a.entity_id] = replace(best, score=max(best.score, a.score),
+                                                  evidence=best.evidence + a.evidence[:1])
+                else:
+                    merged[a.entity_id] = a
+            for e, sc in pred.ranked:
+                ranked[e] = max(ranked.get(e, 0.0), sc)
+        answers = sorted(merged.values(), key=lambda a: -a.score)
+        return Prediction(text, ids, sorted(ranked.items(), key=lambda x: -x[1]), answers)
+
     def _also(self, text: str) -> list[str]:
         """Beside "of those", a pronoun for a person ("which of those did *he* also direct"): the person of
         the last turn it means (the previous topic before answers; none when no person is in focus)."""
@@ -295,6 +319,8 @@ class Conversation:
         res = self.resolve(text)
         if res.how == "answers" and self.history:
             pred = self.answerer.on_entities(res.text, self.history[-1].get("answer_ids", []), self._also(res.text))
+        elif res.how == "each" and self.history:
+            pred = self._each(res.text, self.history[-1].get("answer_ids", [])[:followup.MAX_EACH])
         elif res.how == "ellipsis" and res.topic is not None:
             pred = self._predict_about(res.text, res.topic)
         else:

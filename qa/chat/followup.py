@@ -6,7 +6,9 @@
   the answers were shown (in order): ``how="list"``;
 - **"which of them"**, "those", "how many of these", "the oldest of them": the last turn's answers as a set, which
   the question filters, counts, compares or orders (:meth:`qa.kinds.answer.KindAnswerer.on_entities`):
-  ``how="answers"``.
+  ``how="answers"``;
+- **"they", "them", "their"** after several answers: the question asked of each of them (up to
+  :data:`MAX_EACH`), the answers merged ("who directed them", "what else did they direct"): ``how="each"``.
 
 Each returns ``(question, topic, how, expression)`` for :class:`qa.chat.conversation.Resolution`, or ``None``.
 """
@@ -29,6 +31,9 @@ REPEAT = re.compile(r"^\s*(?:and|what about|how about|same for|and what about|an
                     re.IGNORECASE)
 SET = re.compile(r"\b(?:of|among|from)\s+(?:them|those|these)\b|\b(?:those|these)\b(?!\s+(?:who|that|which)\b)",
                  re.IGNORECASE)
+EACH = re.compile(r"\b(?:they|them|their)\b", re.IGNORECASE)
+MAX_EACH = 20
+"""At most this many previous answers are each asked about ("who directed them")."""
 _BRACKET = re.compile(r"\[[^\]]+\]")
 
 
@@ -61,6 +66,9 @@ def resolve(text: str, last: dict[str, Any] | None, linker: Any, snapshot: Any
     m = SET.search(text)
     if m and last.get("answer_ids"):
         return text, None, "answers", m.group(0)
+    m = EACH.search(text)
+    if m and len(last.get("answer_ids") or []) >= 2:
+        return text, None, "each", m.group(0)
     return None
 
 

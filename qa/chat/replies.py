@@ -261,6 +261,7 @@ def resolution_words(res: Any, quoted: bool = False) -> str:
             "list": f"({expr} = {res.topic})",
             "repeat": f"(the last question, about {res.topic})",
             "answers": f"({res.expression}: the previous answers)",
+            "each": f"({res.expression} = each of the previous answers)",
             "ellipsis": f"(still about {res.topic})"}.get(res.how, "")
 
 
@@ -290,7 +291,7 @@ def reply_text(reply: Any, shown: int = 5) -> str:
     res, pred = reply.resolution, reply.prediction
     words = resolution_words(res, quoted=True)
     about = f" {words}" if words else ""
-    if res.topic is None and not pred.topics and res.how != "answers":
+    if res.topic is None and not pred.topics and res.how not in ("answers", "each"):
         return "I found no entity of the graph in that question; name it, or put it in [brackets]."
     kind = kind_text(pred, shown)
     if kind is not None:

@@ -81,6 +81,7 @@ def test_follow_up_readings(tmp_path: Path) -> None:
     assert followup.resolve("the last one: when was it released", last, linker, snap)[1] == "Thief"
     assert followup.resolve("which of them are crime films", last, linker, snap)[2] == "answers"
     assert followup.resolve("what is the oldest of those", last, linker, snap)[2] == "answers"
+    assert followup.resolve("who directed them", last, linker, snap)[2] == "each"      # three answers
     assert followup.resolve("who directed Heat", last, linker, snap) is None
     assert followup.resolve("and Top Gun?", None, linker, snap) is None          # nothing asked yet
     assert followup.PERSONAL.match("that writer") and followup.PERSONAL.match("he")
@@ -244,6 +245,13 @@ def test_follow_ups_about_the_last_answer(trained) -> None:
     count = chat.ask(f"how many of those came out after {years[0]}")
     assert count.prediction.value == sum(y > years[0] for y in years)
     assert reply_text(count).startswith(str(count.prediction.value))
+    # "them" after several answers: the question asked of each, the answers merged
+    chat.ask(f"which films did {director} direct")
+    each = chat.ask("who acted in them")
+    assert each.resolution.how == "each" and "each of the previous answers" in reply_text(each)
+    actors = {a for f in shown for a in info[f]["starred_actors"]}
+    got = {a.entity_id for a in each.prediction.answers}
+    assert len(got & actors) >= 0.8 * len(actors) and got <= actors | set(shown) | {director}
     # "and X?": the last question about another entity
     film = shown[0]
     chat.ask(f"who directed {film}")
