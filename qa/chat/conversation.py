@@ -222,7 +222,8 @@ class Conversation:
             return Resolution(q.text, q.text, q.topic, "brackets")
         snap = self.answerer.graph.snapshot
         last = self.history[-1] if self.history else None
-        follow = followup.resolve(q.text, last, self.answerer.linker, snap) if self.followups else None
+        follow = (followup.resolve(q.text, last, self.answerer.linker, snap, self.answerer.values.naming)
+                  if self.followups else None)
         if follow is not None:
             question, topic, how, expression = follow
             return Resolution(q.text, question, topic, how, expression)

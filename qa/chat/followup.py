@@ -16,6 +16,7 @@ Each returns ``(question, topic, how, expression)`` for :class:`qa.chat.conversa
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Any
 
 MAX_SET = 500
@@ -32,14 +33,17 @@ REPEAT = re.compile(r"^\s*(?:and|what about|how about|same for|and what about|an
 SET = re.compile(r"\b(?:of|among|from)\s+(?:them|those|these)\b|\b(?:those|these)\b(?!\s+(?:who|that|which)\b)",
                  re.IGNORECASE)
 EACH = re.compile(r"\b(?:they|them|their)\b", re.IGNORECASE)
+EACH_OF = re.compile(r"\b(?:(?:for\s+)?each|every\s+one|(\w+))\s+of\s+(?:them|those|these)\b", re.IGNORECASE)
 MAX_EACH = 20
 """At most this many previous answers are each asked about ("who directed them")."""
 _BRACKET = re.compile(r"\[[^\]]+\]")
 
 
-def resolve(text: str, last: dict[str, Any] | None, linker: Any, snapshot: Any
+def resolve(text: str, last: dict[str, Any] | None, linker: Any, snapshot: Any, naming: Collection[str] = ()
             ) -> tuple[str, str | None, str, str | None] | None:
-    """The follow-up reading of ``text`` given the last turn of the history (see the module docstring)."""
+    """The follow-up reading of ``text`` given the last turn of the history (see the module docstring);
+    ``naming``: the words of the graph's relation names ("genre", "director"): "the genre of them" asks
+    each of them, "which of them" filters them."""
     if not last:
         return None
     m = REPEAT.match(text)
@@ -63,6 +67,9 @@ def resolve(text: str, last: dict[str, Any] | None, linker: Any, snapshot: Any
             if ent in snapshot.index_of:
                 name = snapshot.names[snapshot.index_of[ent]]
                 return text[:m.start()] + f"[{name}]" + text[m.end():], ent, "list", m.group(0)
+    m = EACH_OF.search(text)
+    if m and len(last.get("answer_ids") or []) >= 2 and (m.group(1) is None or m.group(1).lower() in naming):
+        return text, None, "each", m.group(0)      # "for each of them", "the genre of them": a path from each
     m = SET.search(text)
     if m and last.get("answer_ids"):
         return text, None, "answers", m.group(0)
