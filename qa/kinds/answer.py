@@ -48,7 +48,7 @@ from spacy.lang.en.stop_words import STOP_WORDS
 
 from kg.names import lookup_key
 from qa.answer.evidence import relation_path_evidence
-from qa.answer.paths import Direction, Hop, RelationPath, walk
+from qa.answer.paths import Direction, Hop, RelationPath, step, walk
 from qa.data.questions import Question
 from qa.kinds.cypher import Aggregate, Composition, describe
 from qa.kinds.reading import COUNT, Reading, read
@@ -118,13 +118,15 @@ class KindAnswerer:
 
     Args:
         base: the path answerer (its graph, linker, relation scorer and model).
-        floor: an entity typed by exact name counts as named when the linker scores it at least this high.
+        floor: an entity typed by exact name counts as named when the linker scores it at least this high
+            (default: the path answerer's own ``head.topic_floor``).
         evidence: evidence paths kept per answer; max_shown: answers given evidence paths (every answer is
             listed, as the Cypher returns them all).
     """
 
-    def __init__(self, base: Any, floor: float = 0.1, evidence: int = 1, max_shown: int = 50) -> None:
-        self.base, self.floor, self.evidence, self.max_shown = base, floor, evidence, max_shown
+    def __init__(self, base: Any, floor: float | None = None, evidence: int = 1, max_shown: int = 50) -> None:
+        self.base, self.evidence, self.max_shown = base, evidence, max_shown
+        self.floor = floor if floor is not None else base.head.topic_floor
         self.snapshot = base.graph.snapshot
         self.values = ValueIndex.build(self.snapshot)
         self.notes: list[str] = list(getattr(base, "notes", []))
@@ -536,12 +538,9 @@ class KindAnswerer:
         return pred
 
     def _with_hop(self, nodes: np.ndarray, target: int, hop: Hop) -> np.ndarray:
-        snap = self.snapshot
-        rel = snap.relations.index(hop.relation)
-        ptr, nbr, typ = ((snap.in_ptr, snap.in_nbr, snap.in_type) if hop.direction == "out"
-                         else (snap.out_ptr, snap.out_nbr, snap.out_type))
-        lo, hi = ptr[target], ptr[target + 1]
-        joined = nbr[lo:hi][typ[lo:hi] == rel]
+        """Those of ``nodes`` that ``hop`` joins to ``target``: the target's walk back along the hop."""
+        back = Hop(hop.relation, "in" if hop.direction == "out" else "out")
+        joined, _ = step(self.snapshot, np.asarray([target], np.int64), np.ones(1), back)
         return nodes[np.isin(nodes, joined)]
 
     def _superlative_words(self, plan: Plan) -> str:

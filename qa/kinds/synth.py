@@ -25,6 +25,7 @@ import numpy as np
 
 from qa.answer.paths import Hop, walk
 from qa.data.synthesis import _Graph
+from qa.eval.metrics import f1, first_gold_rank, hits_at
 from qa.kinds.values import ValueIndex
 from retrieval.snapshot import GraphSnapshot
 
@@ -186,8 +187,5 @@ def score(pred_value: Any, pred_answers: Sequence[str], q: KindQuestion) -> tupl
         return float(pred_value == q.value), float(pred_value == q.value)
     if q.kind == "yes/no":
         return float(pred_value is q.value), float(pred_value is q.value)
-    gold, got = set(q.answers), list(pred_answers)
-    hit = float(bool(got) and got[0] in gold)
-    inter = len(gold & set(got))
-    f1 = 0.0 if not inter else 2 * inter / (len(gold) + len(set(got)))
-    return hit, f1
+    got = list(pred_answers)
+    return float(hits_at(first_gold_rank(got[:1], q.answers), 1)), f1(got, q.answers)
