@@ -8,7 +8,9 @@ checkpoint's graph by :func:`qa.kinds.synth.synthesise_kinds` in two groups of p
 while building) and ``held_out`` (written once, only run here), and asked as typed (no brackets): the
 topic and the other entities are found by the linker and the name scan. Per kind: Hits@1 (count: the
 exact number; yes/no: the right answer) and answer-set F1. The path-only row is the same model answering
-every question as a relation path. With ``--validation N`` (0: all), MetaQA's validation questions as
+every question as a relation path; the template-lookup row is :class:`qa.answer.baseline.TemplateBaseline`
+fitted on the checkpoint's own training questions (its config's question files, less their validation
+part; none for a zero-shot checkpoint). With ``--validation N`` (0: all), MetaQA's validation questions as
 typed are also scored both ways (the composed answerer must not lose path questions). Each composed
 answer's Cypher is replayed on the embedded store for ``--replay`` questions, and must return the same answer.
 Prints a table, writes ``bench/results/question_kinds.json``.
@@ -59,6 +61,21 @@ def replay(store, preds, limit: int) -> tuple[int, int]:
     return ok, n
 
 
+def template_lookup(base, checkpoint: str):
+    """The template-lookup baseline fitted on the checkpoint's training questions, or ``None`` (zero-shot, or
+    its question files are not on this machine)."""
+    from qa.answer.baseline import BaselineConfig, TemplateBaseline
+    from qa.data.questions import load_questions, split_validation
+
+    files = json.loads((Path(checkpoint) / "config.json").read_text())["train"].get("questions") or []
+    if not files or not all(Path(f).exists() for f in files):
+        return None
+    train = [q for f in files for q in split_validation(load_questions(f))[0]]
+    lookup = TemplateBaseline(base.graph.snapshot, base.linker, BaselineConfig(fit_linker=False))
+    lookup.fit(train)
+    return lookup
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", default=".kgqa/bench/any_graph/metaqa/supervised")
@@ -70,12 +87,16 @@ def main() -> None:
     args = ap.parse_args()
     base = load_answerer(args.checkpoint)
     kinds = KindAnswerer(base)
+    answerers = [("composed", kinds), ("path only", base)]
+    lookup = template_lookup(base, args.checkpoint)
+    if lookup is not None:
+        answerers.append(("template lookup", lookup))
     result: dict = {"checkpoint": args.checkpoint, "per_kind": args.per_kind, "seed": args.seed, "groups": {}}
     rows = []
     for group in ("dev", "held_out"):
         qs = synthesise_kinds(base.graph.snapshot, per_kind=args.per_kind, phrasing=group, seed=args.seed)
         res_group = {}
-        for name, ans in (("composed", kinds), ("path only", base)):
+        for name, ans in answerers:
             preds, per_q = run(ans, qs)
             by: dict[str, list[tuple[float, float]]] = defaultdict(list)
             right_kind: dict[str, list[bool]] = defaultdict(list)
@@ -114,9 +135,9 @@ def main() -> None:
             result["metaqa_validation"][name] = {
                 "hits@1": round(100 * rep.overall.hits[1], 2), "n": rep.overall.questions,
                 "by_hop": {k: round(100 * v.hits[1], 2) for k, v in sorted(rep.by_hop.items())}}
-    print(f"{'phrasing':9} {'answerer':10} {'kind':13} {'n':>4} {'Hits@1':>7} {'F1':>6} {'kind ok':>7}")
+    print(f"{'phrasing':9} {'answerer':15} {'kind':13} {'n':>4} {'Hits@1':>7} {'F1':>6} {'kind ok':>7}")
     for g, n, k, c, h, f, r in rows:
-        print(f"{g:9} {n:10} {k:13} {c:4d} {h:7.1f} {f:6.1f} {r:7.1f}")
+        print(f"{g:9} {n:15} {k:13} {c:4d} {h:7.1f} {f:6.1f} {r:7.1f}")
     for g, v in result["groups"].items():
         print(f"{g}: cypher replay {v['composed']['cypher_replay']}; ms/question composed "
               f"{v['composed']['ms_per_question']:.1f}, path only {v['path only']['ms_per_question']:.1f}")

@@ -255,17 +255,22 @@ class Conversation:
         return Resolution(q.text, q.text, None, "none")
 
     def _each(self, text: str, entity_ids: Sequence[str]) -> Prediction:
-        """``text`` asked of each entity (its "they" / "them" in brackets), the answers merged: an entity
-        answered for several keeps its best score and the evidence of each."""
+        """``text`` asked of each entity (its "they" / "them" in brackets), the answers merged along the
+        relation path the predictions vote for (:meth:`qa.kinds.answer.KindAnswerer.each`); where none has
+        a path, an entity answered for several keeps its best score and the evidence of each."""
         snap = self.answerer.graph.snapshot
         m = followup.EACH.search(text)
         assert m is not None
         ids = [e for e in entity_ids if e in snap.index_of]
         qs = [question_from_text(text[:m.start()] + f"[{snap.names[snap.index_of[e]]}]" + text[m.end():])
               for e in ids]
+        preds = self.paths.predict(qs)
+        voted = self.answerer.each(text, ids, preds)
+        if voted is not None:
+            return voted
         merged: dict[str, Any] = {}
         ranked: dict[str, float] = {}
-        for pred in self.paths.predict(qs):
+        for pred in preds:
             for a in pred.answers:
                 if a.entity_id in merged:
                     best = merged[a.entity_id]

@@ -113,6 +113,21 @@ def _rewrite(text: str, edits: dict[tuple[int, int], str]) -> str:
     return re.sub(r"\s+", " ", "".join(out)).strip()
 
 
+def path_votes(pred: Prediction, topic: str) -> Counter[RelationPath]:
+    """The relation paths from ``topic`` that a path prediction's answers were reached by (the first
+    evidence path of each), weighted by the answers' scores."""
+    votes: Counter[RelationPath] = Counter()
+    for a in pred.answers:
+        for ev in a.evidence[:1]:
+            hops, cur = [], topic
+            for st in ev.steps:
+                out = st.head == cur
+                hops.append(Hop(st.relation, "out" if out else "in"))
+                cur = st.tail if out else st.head
+            votes[tuple(hops)] += a.score
+    return votes
+
+
 class KindAnswerer:
     """Answers every kind of question the module docstring lists, through ``base`` for the paths.
 
@@ -276,16 +291,7 @@ class KindAnswerer:
         if "[" not in core:
             core = f"{core} [{name}]"
         [pred] = self.base.predict([Question(core, (), topic=name)])
-        votes: Counter[RelationPath] = Counter()
-        for a in pred.answers:
-            for ev in a.evidence[:1]:
-                hops, cur = [], name
-                for st in ev.steps:
-                    out = st.head == cur
-                    hops.append(Hop(st.relation, "out" if out else "in"))
-                    cur = st.tail if out else st.head
-                votes[tuple(hops)] += a.score
-        return [p for p, _ in votes.most_common()], pred
+        return [p for p, _ in path_votes(pred, name).most_common()], pred
 
     def _scores(self, text: str) -> dict[str, float]:
         """Each relation's cosine with ``text``: the text model's mean token state, as the path answerer pools
@@ -472,6 +478,37 @@ class KindAnswerer:
         plan = Plan(plan.text, plan.kind if plan.kind != "path" else "filter", plan.reading, None, found)
         start = np.asarray(sorted({snap.index_of[e] for e in entity_ids if e in snap.index_of}), np.int64)
         return self._apply(text, plan, start, (), None, found, None, start=[snap.node_ids[int(n)] for n in start])
+
+    def each(self, text: str, entity_ids: Sequence[str], preds: Sequence[Prediction]) -> Prediction | None:
+        """One question asked of several entities ("what are their genres" after a list of films), its
+        per-entity path predictions ``preds`` merged: the relation path they vote for together (the same
+        question asks the same thing of each) is walked from every entity, so that one entity the model
+        misreads does not bring in answers of another kind. An answer's score is the share of the entities
+        that reach it; the Cypher walks the path from each of them. ``None`` when no prediction has a path."""
+        snap = self.snapshot
+        votes: Counter[RelationPath] = Counter()
+        for e, pred in zip(entity_ids, preds, strict=True):
+            votes.update(path_votes(pred, e))
+        if not votes:
+            return None
+        path = votes.most_common(1)[0][0]
+        reached: dict[str, int] = {}
+        evidence: dict[str, list[Any]] = {}
+        for e in entity_ids:
+            nodes, _ = walk(snap, snap.index_of[e], path)
+            ids = [snap.node_ids[int(n)] for n in nodes]
+            for a in ids:
+                reached[a] = reached.get(a, 0) + 1
+            for a, evs in relation_path_evidence(snap, e, ids[: self.max_shown], path, limit=self.evidence).items():
+                evidence.setdefault(a, []).extend(evs[:1])
+        n = max(1, len(entity_ids))
+        ranked = sorted(reached, key=lambda a: (-reached[a], snap.names[snap.index_of[a]]))
+        answers = [Answer(a, snap.names[snap.index_of[a]], reached[a] / n, evidence.get(a, [])[:3]) for a in ranked]
+        out = Prediction(text, list(entity_ids), [(a.entity_id, a.score) for a in answers], answers)
+        comp = Composition(path)
+        out.cypher, out.params = comp.cypher(None, entity_ids)
+        out.reading = f"each of {len(entity_ids)}: {describe(comp, str)}"
+        return out
 
     def _apply(self, text: str, plan: Plan, nodes: np.ndarray, path: RelationPath, tid: str | None,
                constraints: Sequence[Found], target: Found | None, start: Sequence[str] = ()) -> Prediction:

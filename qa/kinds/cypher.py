@@ -37,16 +37,20 @@ class Composition:
     target: str | None = None
 
     def cypher(self, topic: str | None, start: Sequence[str] = ()) -> tuple[str, dict[str, Any]]:
-        """The query and its parameters: from ``topic`` along the path, or (no path) from the entities ``start``
-        (a follow-up about the previous answers: "which of them ...")."""
+        """The query and its parameters: from ``topic`` along the path; with no topic, from each of the
+        entities ``start`` along the path ("what are their genres"), or with no path, those entities
+        themselves (a follow-up about the previous answers: "which of them ...")."""
         if not self.path and not start:
             raise ValueError("a composed answer needs a relation path of at least one hop, or entities to start from")
         if self.path:
-            params: dict[str, Any] = {"topic": topic}
+            # from the topic, or from each of the entities ``start`` ("what are their genres"): no node
+            # along the way is the entity walked from, as in :func:`qa.answer.paths.walk`
+            params: dict[str, Any] = {"topic": topic} if topic is not None else {"start": list(start)}
             nodes = [f"n{i}" for i in range(1, len(self.path))] + ["a"]
-            pattern = "(t:Entity {id: $topic})" + "".join(f"{_arrow(h)}({n}:Entity)"
-                                                          for h, n in zip(self.path, nodes, strict=True))
-            where = [f"{n}.id <> $topic" for n in nodes]
+            head = "(t:Entity {id: $topic})" if topic is not None else "(t:Entity)"
+            pattern = head + "".join(f"{_arrow(h)}({n}:Entity)" for h, n in zip(self.path, nodes, strict=True))
+            where = [] if topic is not None else ["t.id IN $start"]
+            where += [f"{n}.id <> {'$topic' if topic is not None else 't.id'}" for n in nodes]
         else:
             params, pattern, where = {"start": list(start)}, "(a:Entity)", ["a.id IN $start"]
         parts = [pattern]

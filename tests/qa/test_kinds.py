@@ -129,6 +129,40 @@ def test_each_composition_returns_the_same_rows_on_both_stores(store, tmp_path: 
         assert {r[0] for r in rows} <= {snap.node_ids[int(n)] for n in nodes}
 
 
+def test_a_question_asked_of_each_entity_follows_the_path_most_of_them_read(store, tmp_path: Path) -> None:
+    """"who acted in them" after three films: two predictions read STARRED_ACTORS, one misreads the question as
+    the film's release year; the merged answer walks the path they vote for from every film (a year is
+    not an actor), scores each actor by the share of the films that reach it, and its Cypher (from each
+    film, on either store) returns exactly those actors."""
+    from types import SimpleNamespace
+
+    from qa.kinds.answer import KindAnswerer
+    from qa.types import Answer, Evidence, Prediction, Step
+
+    ingest(store, write_lines(tmp_path / "kb.txt", KB), progress=False)
+    snap = GraphSnapshot.from_store(store)
+    kinds = KindAnswerer(SimpleNamespace(graph=SimpleNamespace(snapshot=snap), head=SimpleNamespace(topic_floor=0.1)))
+
+    def pred(film: str, relation: str, tails: list[str], score: float) -> Prediction:
+        answers = [Answer(t, t, score, [Evidence([Step(film, relation, t)], score, "")]) for t in tails]
+        return Prediction(f"who acted in [{film}]", [film], [(a.entity_id, a.score) for a in answers], answers)
+
+    films = ["Heat", "Collateral", "The Godfather"]
+    preds = [pred("Heat", "STARRED_ACTORS", ["Al Pacino", "Robert De Niro"], 0.9),
+             pred("Collateral", "RELEASE_YEAR", ["2004"], 0.95),          # misread
+             pred("The Godfather", "STARRED_ACTORS", ["Al Pacino"], 0.8)]
+    out = kinds.each("who acted in them", films, preds)
+    assert out is not None
+    got = [(a.entity_id, round(a.score, 3)) for a in out.answers]
+    assert got == [("Al Pacino", 0.667), ("Robert De Niro", 0.333), ("Tom Cruise", 0.333)]
+    assert all(a.evidence for a in out.answers)
+    assert out.reading == "each of 3: path STARRED_ACTORS>"
+    rows = store.cypher(out.cypher, out.params).rows
+    assert sorted(r[0] for r in rows) == ["Al Pacino", "Robert De Niro", "Tom Cruise"]
+    # no prediction with a path: nothing to vote on (the caller merges the answers as they are)
+    assert kinds.each("who acted in them", films, [Prediction("q", [], [], []) for _ in films]) is None
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory):
     """A tiny model trained on tests/qa/test_train.py's synthetic film graph (path questions only), and
@@ -252,7 +286,8 @@ def test_follow_ups_about_the_last_answer(trained) -> None:
     assert each.resolution.how == "each" and "each of the previous answers" in reply_text(each)
     actors = {a for f in shown for a in info[f]["starred_actors"]}
     got = {a.entity_id for a in each.prediction.answers}
-    assert len(got & actors) >= 0.8 * len(actors) and got <= actors | set(shown) | {director}
+    assert got == actors, each.prediction.reading          # one path, walked from every film
+    assert each.prediction.reading.startswith(f"each of {len(shown)}: path ")
     # "and X?": the last question about another entity
     film = shown[0]
     chat.ask(f"who directed {film}")
