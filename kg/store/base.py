@@ -379,6 +379,11 @@ class GraphStore(ABC):
     def stats(self) -> GraphStats:
         """Counts of entities, relations, and relations per type and entities per label."""
 
+    def repair(self) -> dict[str, int]:
+        """Mend what an earlier kgqa left wrong in the stored graph; returns ``{relation type: edges}`` for
+        each type rebuilt. Nothing to mend on this backend (see :meth:`EmbeddedStore.repair`)."""
+        return {}
+
     @abstractmethod
     def export(self, seeds: Sequence[str] | None = None, hops: int = 2) -> GraphExport:
         """The whole graph, or the ``hops``-neighbourhood of ``seeds``, for torch-geometric."""

@@ -53,9 +53,11 @@ from kg.store.columns import (
     NODE_ROWS,
     PropertyColumns,
     arrow_type,
+    create_edges,
     edge_rows,
     quote,
-    rewrite_column,
+    rebuild_relation,
+    set_rows,
 )
 from kg.store.sandbox import DEFAULT_LIMITS, SandboxLimits, collect_rows, precheck, run_isolated
 from kg.store.traverse import bfs_edges
@@ -177,7 +179,8 @@ class EmbeddedStore(GraphStore):
 
     def _convert_json_props(self) -> None:
         """A store from before typed columns: each JSON ``props`` text becomes typed columns and each JSON
-        ``sources`` text a list, in one transaction; then the ``props`` columns are dropped."""
+        ``sources`` text a list, in one transaction; then the ``props`` columns are dropped. Entities are
+        SET in place; relationship tables are rebuilt (:meth:`_convert_relation`)."""
         info = {t: {row[1]: row[2] for row in self._run(f"CALL table_info('{t}') RETURN *")}
                 for t in ["Entity", *sorted(self._rel_tables)]}
         old = [t for t, cols in info.items() if LEGACY_PROPS in cols or cols.get("sources") == "STRING"]
@@ -186,22 +189,18 @@ class EmbeddedStore(GraphStore):
         self._conn.execute("BEGIN TRANSACTION")
         try:
             for table in old:
-                rows = NODE_ROWS if table == "Entity" else edge_rows(table)
-                if info[table].get("sources") == "STRING":
-                    rewrite_column(self._run, table, rows, "sources", "STRING[]", _sources)
-                if LEGACY_PROPS not in info[table]:
+                if table != "Entity":
+                    self._convert_relation(table, info[table])
                     continue
-                cols = self._node_props if table == "Entity" else self._edge_columns(table)
+                rows, cols = NODE_ROWS, self._node_props
                 found = [(row[:-1], _props(row[-1])) for row in self._run(
                     f"MATCH {rows.pattern} WHERE {rows.var}.props IS NOT NULL "
                     f"RETURN {', '.join(rows.keys)}, {rows.var}.props")]
                 keys = cols.ensure(p for _, p in found)
                 if keys:
-                    sets = ", ".join(f"{rows.var}.{quote(c)} = r.p{i}"
-                                     for i, c in enumerate(dict.fromkeys(keys.values())))
-                    self._run(f"UNWIND $rows AS r MATCH {rows.keyed} SET {sets}",
-                              {"rows": [{**{f"k{j}": k for j, k in enumerate(ks)}, **_numbered(cols.values(p, keys))}
-                                        for ks, p in found]})
+                    columns = list(dict.fromkeys(keys.values()))
+                    set_rows(self._run, table, rows, columns,
+                             [(ks, [cols.values(p, keys)[c] for c in columns]) for ks, p in found])
                 self._run(f"ALTER TABLE {quote(table)} DROP {LEGACY_PROPS}")
             self._conn.execute("COMMIT")
             self._reload_columns()
@@ -211,6 +210,30 @@ class EmbeddedStore(GraphStore):
             self._reload_columns()
             raise
         self._conn.execute("CHECKPOINT")
+
+    def _convert_relation(self, rel: str, columns: dict[str, str]) -> None:
+        """An old relationship table rebuilt (:func:`kg.store.columns.rebuild_relation`): JSON ``sources``
+        text as a list, JSON ``props`` text as typed columns."""
+        cols = self._edge_columns(rel)
+        keys: dict[str, str] = {}
+
+        def alter(found: list[dict[str, Any]]) -> None:
+            if columns.get("sources") == "STRING":
+                self._run(f"ALTER TABLE {quote(rel)} DROP sources")
+                self._run(f"ALTER TABLE {quote(rel)} ADD sources STRING[]")
+            if LEGACY_PROPS in columns:
+                keys.update(cols.ensure(_props(v.get(LEGACY_PROPS)) for v in found))
+                self._run(f"ALTER TABLE {quote(rel)} DROP {LEGACY_PROPS}")
+
+        def convert(values: dict[str, Any]) -> dict[str, Any]:
+            out = {k: v for k, v in values.items() if k != LEGACY_PROPS}
+            if columns.get("sources") == "STRING":
+                out["sources"] = _sources(values.get("sources"))
+            if LEGACY_PROPS in columns:
+                out.update(cols.values(_props(values.get(LEGACY_PROPS)), keys))
+            return out
+
+        rebuild_relation(self._run, rel, alter, convert)
 
     def _rel_count(self, rel: str) -> int:
         return int(self._run(f"MATCH ()-[r:`{rel}`]->() RETURN count(r)")[0][0])
@@ -368,13 +391,9 @@ class EmbeddedStore(GraphStore):
         elif fresh:
             frame = _edge_frame(fresh, cols, keys)  # noqa: F841 (read by COPY)
             self._conn.execute(f"COPY `{rel}`({', '.join(map(quote, [*EDGE_FIXED, *columns]))}) FROM frame")
-        if changed:
-            props = "".join(f", e.{quote(c)} = r.p{i}" for i, c in enumerate(columns))
-            self._run(
-                f"UNWIND $rows AS r MATCH (a:Entity {{id: r.h}})-[e:`{rel}`]->(b:Entity {{id: r.t}}) "
-                f"SET e.sources = r.sources{props}",
-                {"rows": [_edge_params(e, cols, keys) for e in changed]},
-            )
+        if changed:     # deleted and created again: see kg.store.columns.set_rows
+            set_rows(self._run, rel, edge_rows(rel), ["sources", *columns],
+                     [((e.h, e.t), [e.sources, *(cols.values(e.props, keys)[c] for c in columns)]) for e in changed])
         return len(fresh)
 
     def flush(self) -> None:
@@ -419,8 +438,8 @@ class EmbeddedStore(GraphStore):
                 match = f"UNWIND $rows AS r MATCH (a:Entity {{id: r.h}})-[e:`{rel}`]->(b:Entity {{id: r.t}}) "
                 if drop:
                     self._run(match + "DELETE e", {"rows": drop})
-                if keep:
-                    self._run(match + "SET e.sources = r.sources", {"rows": keep})
+                set_rows(self._run, rel, edge_rows(rel), ["sources"],
+                         [((r["h"], r["t"]), [r["sources"]]) for r in keep])
                 deleted, updated = deleted + len(drop), updated + len(keep)
             self._conn.execute("COMMIT")
         except BaseException:
@@ -484,6 +503,46 @@ class EmbeddedStore(GraphStore):
 
     def subgraph(self, seeds: Sequence[str], hops: int = 2, max_edges: int = 10000) -> list[Relation]:
         return bfs_edges(self.edges_of, seeds, hops, max_edges)
+
+    def repair(self) -> dict[str, int]:
+        """Relationship tables that read differently from their heads than from their tails, or hold an
+        edge twice, rebuilt: what kgqa before the fix of :func:`kg.store.columns.set_rows` left after a
+        second source, a retraction, a widened column or an old store's conversion (forward scans missed
+        edges, so the next ingest created them again). The edges are read from the tails' side, one per
+        pair (sources merged), and the table is dropped and created again."""
+        fixed: dict[str, int] = {}
+        for rel in sorted(self._rel_tables):
+            pairs = f"MATCH (a:Entity)-[e:{quote(rel)}]->(b:Entity) RETURN a.id, b.id"
+            out = sorted(map(tuple, self._run(pairs)))
+            back = sorted(map(tuple, self._run(f"MATCH (b:Entity)<-[e:{quote(rel)}]-(a:Entity) RETURN a.id, b.id")))
+            if out == back and len(set(back)) == len(back):
+                continue
+            types = {row[1]: row[2] for row in self._run(f"CALL table_info('{rel}') RETURN *")}
+            edges: dict[tuple[str, str], dict[str, Any]] = {}
+            for row in self._run(f"MATCH (b:Entity)<-[e:{quote(rel)}]-(a:Entity) RETURN a.id, b.id"
+                                 + "".join(f", e.{quote(c)}" for c in types)):
+                values = dict(zip(types, row[2:], strict=True))
+                seen = edges.setdefault((row[0], row[1]), values)
+                if seen is not values:
+                    seen.update({c: v for c, v in values.items() if seen.get(c) is None and v is not None})
+                    both = [*_sources(seen.get("sources")), *_sources(values.get("sources"))]
+                    seen["sources"] = list(dict.fromkeys(both))
+            columns = "".join(f", {quote(c)} {t}" for c, t in types.items())
+            self._conn.execute("BEGIN TRANSACTION")
+            try:
+                self._run(f"DROP TABLE {quote(rel)}")
+                self._run(f"CREATE REL TABLE {quote(rel)}(FROM Entity TO Entity{columns})")
+                create_edges(self._run, rel, list(types), edges)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(RuntimeError):
+                    self._conn.execute("ROLLBACK")
+                self._reload_columns()
+                raise
+            self._conn.execute("CHECKPOINT")
+            self._reload_columns()
+            fixed[rel] = len(edges)
+        return fixed
 
     def stats(self) -> GraphStats:
         entities = int(self._run("MATCH (n:Entity) RETURN count(n)")[0][0])

@@ -36,9 +36,9 @@ from qa.cli.encoders import pretrain, similar  # noqa: E402
 from qa.cli.link import link, train_linker  # noqa: E402
 from qa.cli.qa import ask_command, eval_command, train_command  # noqa: E402
 from qa.cli.serve import serve_command  # noqa: E402
-from qa.cli.store import cypher, entity, export, forget, ingest, stats  # noqa: E402
+from qa.cli.store import cypher, entity, export, forget, ingest, repair, stats  # noqa: E402
 
-for _command in (ingest, cypher, stats, export, entity, forget,            # the store (qa.cli.store)
+for _command in (ingest, cypher, stats, export, entity, forget, repair,    # the store (qa.cli.store)
                  link, train_linker,                                         # entity linking (qa.cli.link)
                  pretrain, similar,                                          # GNN encoders (qa.cli.encoders)
                  train_command, eval_command, ask_command,                   # the QA model (qa.cli.qa)

@@ -85,6 +85,21 @@ def cypher(obj: Context, query: str, params: tuple[str, ...], limit: int, timeou
 
 
 @click.command()
+@click.pass_obj
+@_fail_cleanly
+def repair(obj: Context) -> None:
+    """Mend a graph that an earlier kgqa stored wrong (embedded store: relation types whose edges read
+    differently from either end, or are stored twice, after a second source, a retraction or a
+    conversion; run once, then re-run your ingest if it created duplicates). Safe to run any time."""
+    with obj.open() as store:
+        fixed = store.repair()
+    if not fixed:
+        click.echo("nothing to repair")
+    for rel, n in fixed.items():
+        click.echo(f"rebuilt {rel}: {n:,} edges")
+
+
+@click.command()
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 @_fail_cleanly
