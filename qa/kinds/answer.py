@@ -197,6 +197,11 @@ class KindAnswerer:
                                                 - snap.in_ptr[n]))
             is_value = any(r in self.values.categorical for r in self.values.relations_into(node))
             found.append(Found(node, (s, e), is_value, 0.0))
+        for s, e, node, _ in self.values.after_words(text, taken):   # "whose tag is motorcycle": a value, any case
+            if any(f.node == node for f in found):
+                continue
+            found = [f for f in found if not (f.span[0] < e and s < f.span[1])]   # the relation's word decides
+            found.append(Found(node, (s, e), True, 0.0))
         skip = [f.span for f in found] + taken
         for s, e, node in self.values.find(text, skip):
             if not any(f.node == node for f in found):
@@ -256,11 +261,24 @@ class KindAnswerer:
         start = time.perf_counter()
         plans = [self.plan(q, strip_brackets) for q in questions]
         out: list[Prediction | None] = [None] * len(plans)
-        plain = [i for i, p in enumerate(plans) if p.kind == "path"]
+        plain = [i for i, p in enumerate(plans) if p.kind == "path" and not self._scanned(p)]
         if plain:
             preds = self.base.predict([questions[i] for i in plain], strip_brackets=strip_brackets,
                                       batch_size=batch_size)
             for i, p in zip(plain, preds, strict=True):
+                out[i] = p
+        # a path question whose topic only the name scans found ("what movies have the tag motorcycle"): the
+        # path model is given that topic, in brackets, as the linker would have
+        scanned = [i for i, p in enumerate(plans) if p.kind == "path" and self._scanned(p)]
+        if scanned:
+            asked = []
+            for i in scanned:
+                plan, topic = plans[i], plans[i].topic
+                assert topic is not None
+                (s, e), name = topic.span, self.snapshot.node_ids[topic.node]
+                asked.append(Question(f"{plan.text[:s]}[{name}]{plan.text[e:]}", questions[i].answers, topic=name))
+            for i, p in zip(scanned, self.base.predict(asked, batch_size=batch_size), strict=True):
+                p.question = questions[i].text
                 out[i] = p
         for i, p in enumerate(plans):
             if out[i] is None:
@@ -270,6 +288,11 @@ class KindAnswerer:
             assert pred is not None
             pred.seconds = per
         return [p for p in out if p is not None]
+
+    @staticmethod
+    def _scanned(plan: Plan) -> bool:
+        """The plan's topic was found by a name scan, not linked (its score is 0)."""
+        return plan.topic is not None and plan.topic.score == 0.0 and plan.topic.span[1] > plan.topic.span[0]
 
     def _path(self, plan: Plan, topic: Found, drop: Sequence[Found]) -> tuple[list[RelationPath], Prediction]:
         """The relation paths the path answerer reads in the question (with ``drop`` and the comparison taken

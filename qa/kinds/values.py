@@ -32,6 +32,8 @@ from retrieval.snapshot import GraphSnapshot
 NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
 _TOKEN = re.compile(r"[\w'&.-]+")
 MAX_WORDS = 4
+# between a relation's word and its value: "whose tag is X", "genre: X", "a writer named X"
+_LINKS = frozenset({"is", "are", "was", "were", "of", "as", "named", "called", "being", "=", ":"})
 
 
 @dataclass
@@ -53,7 +55,9 @@ class ValueIndex:
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     by_key: dict[str, list[int]] = field(default_factory=dict)
     naming: set[str] = field(default_factory=set, repr=False)
+    words_of: dict[str, set[int]] = field(default_factory=dict, repr=False)
     _names: dict[str, list[int]] | None = field(default=None, repr=False)
+    _tails: dict[int, dict[str, list[int]]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, snapshot: GraphSnapshot, min_fan_in: float = 10.0) -> ValueIndex:
@@ -61,11 +65,16 @@ class ValueIndex:
         # the words that name relations ("director", "genre", "year") are never values, even where some
         # value is spelled so
         naming: set[str] = set()
-        for rel in snapshot.relations:
+        for r, rel in enumerate(snapshot.relations):
             for role in roles(rel):
                 for w in (role.noun, words(rel), *words(rel).split(" ")):
                     if w:
                         naming |= {w, _inflect(w, True), _inflect(w, False)}
+                # the nouns that name the relation's values ("tag", "genre", "writer"): see after_words
+                for w in (role.noun, words(rel).split(" ")[-1]):
+                    if w and w not in STOP_WORDS:
+                        for f in (w, _inflect(w, True), _inflect(w, False)):
+                            out.words_of.setdefault(f, set()).add(r)
         out.naming = naming
         order = np.argsort(snapshot.edge_type, kind="stable")                          # (E,)
         bounds = np.searchsorted(snapshot.edge_type[order], np.arange(snapshot.num_relations + 1))
@@ -140,6 +149,54 @@ class ValueIndex:
                         break
             i += 1
         return out
+
+    def after_words(self, text: str, skip: Sequence[tuple[int, int]] = ()) -> list[tuple[int, int, int, int]]:
+        """Values named right after a word of their relation, in any case: "whose tag is motorcycle",
+        "having genre drama", "with writer John Marsden" → ``(start, end, node, relation index)``, the node
+        a tail of that relation. Lower-case values of an open class (tags), which neither the linker nor
+        :meth:`names` take for names, are found this way."""
+        toks = [(m.start(), m.end()) for m in _TOKEN.finditer(text)]
+        low = [text[s:e].lower() for s, e in toks]
+        out: list[tuple[int, int, int, int]] = []
+        i = 0
+        while i < len(toks):
+            rels = self.words_of.get(low[i], set())
+            j = i + 1
+            while j < len(toks) and low[j] in _LINKS:
+                j += 1
+            hit = None
+            for n in range(min(MAX_WORDS, len(toks) - j), 0, -1) if rels else ():
+                s, e = toks[j][0], toks[j + n - 1][1]
+                if any(a < e and s < b for a, b in skip):
+                    continue
+                key = lookup_key(text[s:e].strip(".'"))
+                for r in sorted(rels):
+                    nodes = self._tails_of(r).get(key)
+                    if nodes:
+                        hit = (s, e, max(nodes, key=self._degree), r)
+                        break
+                if hit:
+                    break
+            if hit:
+                out.append(hit)
+                i = next((k for k in range(j, len(toks)) if toks[k][0] >= hit[1]), len(toks))
+            else:
+                i += 1
+        return out
+
+    def _tails_of(self, r: int) -> dict[str, list[int]]:
+        """Lookup key of a tail's name → the tails of relation ``r`` so named (built on first use)."""
+        if r not in self._tails:
+            snap = self.snapshot
+            index: dict[str, list[int]] = {}
+            for t in np.unique(snap.dst[snap.edge_type == r]).tolist():
+                index.setdefault(lookup_key(snap.names[t]), []).append(int(t))
+            self._tails[r] = index
+        return self._tails[r]
+
+    def _degree(self, node: int) -> int:
+        snap = self.snapshot
+        return int(snap.out_ptr[node + 1] - snap.out_ptr[node] + snap.in_ptr[node + 1] - snap.in_ptr[node])
 
     def _fan_in(self, node: int) -> float:
         snap = self.snapshot

@@ -62,6 +62,29 @@ def test_values_are_computed_from_the_graph(films_snapshot: GraphSnapshot) -> No
     assert [films_snapshot.names[ns[0]] for _, _, ns in got] == ["Top Gun", "The Godfather"]
 
 
+def test_a_value_after_its_relations_word_is_found_in_any_case(tmp_path: Path) -> None:
+    """Lower-case tags are neither linked nor typed as names; right after a word of their relation ("whose
+    tag is heist", "having tag heist") they are that relation's values; elsewhere they are not."""
+    from kg.store.embedded import EmbeddedStore
+
+    with EmbeddedStore(tmp_path / "g") as store:
+        ingest(store, write_lines(tmp_path / "kb.txt", [*KB, "Heat|has_tags|heist", "Thief|has_tags|heist",
+                                                        "Heat|has_tags|los angeles"]), progress=False)
+        snap = GraphSnapshot.from_store(store)
+    values = ValueIndex.build(snap)
+    tags, genre, writer = (snap.relations.index(r) for r in ("HAS_TAGS", "HAS_GENRE", "WRITTEN_BY"))
+
+    def found(text: str) -> list[tuple[str, int]]:
+        return [(snap.names[n], r) for _, _, n, r in values.after_words(text)]
+
+    assert found("how many of the ones whose tag is heist are there") == [("heist", tags)]
+    assert found("Michael Mann films having tags los angeles") == [("los angeles", tags)]
+    assert found("which films have genre crime and writer: michael mann") == [("Crime", genre),
+                                                                              ("Michael Mann", writer)]
+    assert found("which heist films did Michael Mann direct") == []          # no relation word before it
+    assert found("whose tag is burglary") == []                              # not a value of the relation
+
+
 def test_follow_up_readings(tmp_path: Path) -> None:
     from kg.linking import Linker
     from kg.store.embedded import EmbeddedStore
