@@ -198,9 +198,14 @@ class KindAnswerer:
             is_value = any(r in self.values.categorical for r in self.values.relations_into(node))
             found.append(Found(node, (s, e), is_value, 0.0))
         for s, e, node, _ in self.values.after_words(text, taken):   # "whose tag is motorcycle": a value, any case
-            if any(f.node == node for f in found):
+            same = [f for f in found if f.node == node]
+            if same:            # linked too: "which have writer [John Marsden]" names a constraint, not the topic
+                found = [dc_replace(f, value=True) if f in same else f for f in found]
                 continue
-            found = [f for f in found if not (f.span[0] < e and s < f.span[1])]   # the relation's word decides
+            over = [f for f in found if f.span[0] < e and s < f.span[1]]
+            if any(f.span[0] < s or e < f.span[1] for f in over):   # a longer name holds it ("Japanese Story")
+                continue
+            found = [f for f in found if f not in over]              # the relation's word decides
             found.append(Found(node, (s, e), True, 0.0))
         skip = [f.span for f in found] + taken
         for s, e, node in self.values.find(text, skip):

@@ -32,8 +32,9 @@ from retrieval.snapshot import GraphSnapshot
 NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
 _TOKEN = re.compile(r"[\w'&.-]+")
 MAX_WORDS = 4
-# between a relation's word and its value: "whose tag is X", "genre: X", "a writer named X"
-_LINKS = frozenset({"is", "are", "was", "were", "of", "as", "named", "called", "being", "=", ":"})
+# between a relation's word and its value: "whose tag is X", "genre: X", "a writer named X" (not "of":
+# "the writer of X" names the head, not the value)
+_LINKS = frozenset({"is", "are", "was", "were", "as", "named", "called", "being"})
 
 
 @dataclass
