@@ -511,15 +511,24 @@ class KindAnswerer:
         """One question asked of several entities ("what are their genres" after a list of films), its
         per-entity path predictions ``preds`` merged: the relation path they vote for together (the same
         question asks the same thing of each) is walked from every entity, so that one entity the model
-        misreads does not bring in answers of another kind. An answer's score is the share of the entities
-        that reach it; the Cypher walks the path from each of them. ``None`` when no prediction has a path."""
+        misreads does not bring in answers of another kind. When the words name one relation by its noun
+        ("their genres"), the path ends with that relation. An answer's score is the share of the entities
+        that reach it; the Cypher walks the path from each of them. ``None`` when there is no path."""
         snap = self.snapshot
         votes: Counter[RelationPath] = Counter()
         for e, pred in zip(entity_ids, preds, strict=True):
             votes.update(path_votes(pred, e))
-        if not votes:
+        named = self.values.relations_named(text)
+        if len(named) == 1:
+            # "what are their imdb ratings": the question names the relation it asks for, so the path ends
+            # with it (one hop if no prediction read it: an entity without the fact reads as something else)
+            last = Hop(snap.relations[named.pop()], "out")
+            fitting = [p for p in votes if p and p[-1] == last]
+            path = max(fitting, key=lambda p: votes[p]) if fitting else (last,)
+        elif votes:
+            path = votes.most_common(1)[0][0]
+        else:
             return None
-        path = votes.most_common(1)[0][0]
         reached: dict[str, int] = {}
         evidence: dict[str, list[Any]] = {}
         for e in entity_ids:

@@ -185,6 +185,10 @@ class ValueIndex:
                 i += 1
         return out
 
+    def relations_named(self, text: str) -> set[int]:
+        """The relations whose value noun is a word of ``text`` ("what are their genres" → HAS_GENRE)."""
+        return {r for w in _TOKEN.findall(text.lower()) for r in self.words_of.get(w, ())}
+
     def _tails_of(self, r: int) -> dict[str, list[int]]:
         """Lookup key of a tail's name → the tails of relation ``r`` so named (built on first use)."""
         if r not in self._tails:

@@ -182,7 +182,11 @@ def test_a_question_asked_of_each_entity_follows_the_path_most_of_them_read(stor
     assert out.reading == "each of 3: path STARRED_ACTORS>"
     rows = store.cypher(out.cypher, out.params).rows
     assert sorted(r[0] for r in rows) == ["Al Pacino", "Robert De Niro", "Tom Cruise"]
-    # no prediction with a path: nothing to vote on (the caller merges the answers as they are)
+    # the words name the relation asked for: the path ends with it, whatever most predictions read
+    years = kinds.each("what are their release years", films, preds)
+    assert years is not None and years.reading == "each of 3: path RELEASE_YEAR>"
+    assert sorted(a.entity_id for a in years.answers) == ["1972", "1995", "2004"]
+    # no prediction with a path and no relation named: nothing to vote on (the caller merges the answers)
     assert kinds.each("who acted in them", films, [Prediction("q", [], [], []) for _ in films]) is None
 
 
