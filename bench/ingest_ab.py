@@ -19,6 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from trees import side_by_side
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_KB = ROOT.parent / "shared" / "data" / "metaqa" / "kb.txt"
 
@@ -38,16 +40,11 @@ def main() -> None:
     args = ap.parse_args()
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                           check=True).stdout.strip()
-    runs: dict[str, list[dict[str, Any]]] = {"base": [], "this tree": []}
-    with tempfile.TemporaryDirectory(prefix="kgqa-ab-") as tmp:
-        base_tree = Path(tmp) / "base"
-        subprocess.run(["git", "worktree", "add", "--detach", "-q", str(base_tree), args.base], cwd=ROOT, check=True)
-        try:
-            for i in range(args.runs):
-                for name, tree in (("base", base_tree), ("this tree", ROOT)):
-                    runs[name].append(one_load(tree, args.kb, Path(tmp) / f"{i}.json"))
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(base_tree)], cwd=ROOT, check=False)
+    with tempfile.TemporaryDirectory(prefix="kgqa-ab-") as tmp, side_by_side(args.base) as trees:
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
+        for i in range(args.runs):
+            for name, tree in trees.items():
+                runs[name].append(one_load(tree, args.kb, Path(tmp) / f"{i}.json"))
     summary = {name: {"fresh_triples_per_s": statistics.median(r["fresh_triples_per_s_median"] for r in rs),
                       "reingest_s": statistics.median(r["reingest_seconds_median"] for r in rs),
                       "peak_rss_mb": statistics.median(r["peak_rss_mb_median"] for r in rs)}

@@ -26,6 +26,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from trees import side_by_side
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_KB = ROOT.parent / "shared" / "data" / "metaqa" / "kb.txt"
 
@@ -70,22 +72,11 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "second_source.json"))
     args = ap.parse_args()
     kb = Path(args.kb).resolve()
-    runs: dict[str, list[dict[str, Any]]] = {"this tree": []}
-    with tempfile.TemporaryDirectory(prefix="kgqa-second-base-") as tmp:
-        trees = {"this tree": ROOT}
-        if args.base:
-            runs = {f"base {args.base}": [], "this tree": []}
-            trees = {f"base {args.base}": Path(tmp) / "base", "this tree": ROOT}
-            subprocess.run(["git", "worktree", "add", "--detach", "-q", str(trees[f"base {args.base}"]), args.base],
-                           cwd=ROOT, check=True)
-        try:
-            for _ in range(args.runs):
-                for name, tree in trees.items():
-                    runs[name].append(run_tree(tree, kb))
-        finally:
-            if args.base:
-                subprocess.run(["git", "worktree", "remove", "--force", str(trees[f"base {args.base}"])], cwd=ROOT,
-                               check=False)
+    with side_by_side(args.base, f"base {args.base}") as trees:
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
+        for _ in range(args.runs):
+            for name, tree in trees.items():
+                runs[name].append(run_tree(tree, kb))
     print(f"{'tree':22s} {'2nd ingest s':>12s} {'missing fwd':>12s} {'listed twice':>12s} {'3rd created':>12s}"
           f"   (median of {args.runs}; each run: min-max)")
     summary = {}
