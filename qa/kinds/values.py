@@ -71,8 +71,9 @@ class ValueIndex:
                 for w in (role.noun, words(rel), *words(rel).split(" ")):
                     if w:
                         naming |= {w, _inflect(w, True), _inflect(w, False)}
-                # the nouns that name the relation's values ("tag", "genre", "writer"): see after_words
-                for w in (role.noun, words(rel).split(" ")[-1]):
+                # the nouns that name the relation's values ("tag", "genre", "writer", "actor"), single
+                # words as the text is read word by word: see after_words
+                for w in (role.noun.split(" ")[-1], words(rel).split(" ")[-1]):
                     if w and w not in STOP_WORDS:
                         for f in (w, _inflect(w, True), _inflect(w, False)):
                             out.words_of.setdefault(f, set()).add(r)
