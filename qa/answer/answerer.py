@@ -214,8 +214,8 @@ def load_answerer(checkpoint_dir: str | Path, device: str | None = None, kb: str
     graph = load_graph(kb, store, tr.get("cache_dir", ".kgqa/qa"), tr.get("text_cache_dir"), tokens.encoder)
     notes: list[str] = []
     if list(graph.snapshot.relations) != list(cfg["relations"]):
-        graph, note = _as_trained(graph, list(cfg["relations"]))
-        notes += [note] if note else []
+        graph, found = _as_trained(graph, list(cfg["relations"]), checkpoint_dir)
+        notes += found
     head = HeadConfig(**cfg.get("head", {}))
     sub = SubgraphConfig(max_nodes=int(cfg.get("max_nodes", 500)), max_edges=int(cfg.get("max_edges", 2000)),
                          hops=model.config.max_hops, text_cache_dir=tr.get("text_cache_dir"))
@@ -225,15 +225,21 @@ def load_answerer(checkpoint_dir: str | Path, device: str | None = None, kb: str
     return answerer
 
 
-def _as_trained(graph: Graph, relations: list[str]) -> tuple[Graph, str]:
+def _as_trained(graph: Graph, relations: list[str], checkpoint_dir: str | Path) -> tuple[Graph, list[str]]:
     """The graph as a model trained on ``relations`` can read it: facts of relation types added since
-    training are left out (a note says which, and how many), types the graph no longer has are empty."""
+    training are left out, types the graph no longer has are empty; a note says which, for each."""
     snap, dropped = graph.snapshot.keep_relations(relations)
-    note = ""
+    notes = []
     if dropped:
         shown = ", ".join(f"{r} ({n:,} facts)" for r, n in sorted(dropped.items(), key=lambda x: -x[1])[:5])
         more = f" and {len(dropped) - 5} more" if len(dropped) > 5 else ""
-        note = (f"the graph has {len(dropped)} relation type(s) the model was not trained on: {shown}{more}; "
-                "answers leave their facts out until the model is trained again (kgqa train)")
+        notes.append(f"the graph has {len(dropped)} relation type(s) the model was not trained on: {shown}{more}; "
+                     f"answers leave their facts out until the model is adapted to them (kgqa train --resume "
+                     f"{checkpoint_dir})")
+    gone = sorted(set(relations) - set(graph.snapshot.relations))
+    if gone:
+        notes.append(f"the graph no longer has {len(gone)} relation type(s) the model was trained on: "
+                     f"{', '.join(gone[:5])}{f' and {len(gone) - 5} more' if len(gone) > 5 else ''}; "
+                     "questions about them find no answer")
     fp = f"{graph.fingerprint}:as-trained:{len(relations)}"
-    return Graph(snap, graph.name_vectors, fp, graph.store), note
+    return Graph(snap, graph.name_vectors, fp, graph.store), notes

@@ -9,7 +9,9 @@ nothing), snapshots the store, precomputes the frozen inputs, trains and writes 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -38,7 +40,12 @@ def _config_file(arg: str | None) -> Path | None:
               help="Questions synthesised from the graph's relation paths and names to add (with no question "
                    "files: zero-shot training on these alone, 20,000 by default).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Checkpoint folder (default: the config's output_dir, else beside the store).")
+              help="Checkpoint folder (default: the config's output_dir, else beside the store; with --resume, "
+                   "the resumed folder itself).")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              metavar="MODEL_DIR",
+              help="Fine-tune the model in MODEL_DIR on the graph as it is now: relation types added since it was "
+                   "trained are learned, types gone are dropped (see below).")
 @click.option("--budget-minutes", type=click.FloatRange(min=0.1), default=None, help="Wall-clock training budget.")
 @click.option("--max-steps", type=click.IntRange(min=1), default=None, help="At most this many training steps.")
 @click.option("--mode", type=click.Choice(["full", "no_gnn", "no_graph"]), default=None,
@@ -52,8 +59,9 @@ def _config_file(arg: str | None) -> Path | None:
 @click.pass_obj
 @_fail_cleanly
 def train_command(obj: Context, config_file: str | None, kb: Path | None, question_files: tuple[Path, ...],
-                  synth: int | None, out_dir: Path | None, budget_minutes: float | None, max_steps: int | None,
-                  mode: str | None, split: str | None, limit: int | None, no_ingest: bool, as_json: bool) -> None:
+                  synth: int | None, out_dir: Path | None, resume_dir: Path | None, budget_minutes: float | None,
+                  max_steps: int | None, mode: str | None, split: str | None, limit: int | None, no_ingest: bool,
+                  as_json: bool) -> None:
     """Train the KG-fused QA model: ingest the graph, fit the linker, train, save.
 
     \b
@@ -61,15 +69,33 @@ def train_command(obj: Context, config_file: str | None, kb: Path | None, questi
     kgqa train --kb kb.txt                                    zero-shot: questions synthesised from the graph
     kgqa train configs/metaqa.json                            a JSON config (paths relative to it)
     kgqa train sample                                         a bundled config: the sample graph and questions
+    kgqa train --resume runs/qa --kb new_facts.txt           adapt a model to the graph as it is now
 
     The kb is ingested into the store first; training then reads the graph from the store. The
     entity linker's prior is fitted on the training questions' [brackets] and saved beside the
     model, so `kgqa ask` finds topics in plain questions. Prints Hits@1 on the validation
     questions and where the checkpoint (model.safetensors, config.json, log.json, curves.png) went.
+
+    \b
+    --resume MODEL_DIR fine-tunes a trained model on the graph as it is now. The graph is the one the
+    model was trained on (--kb is ingested into it first) unless --store/--path/--uri/--config or
+    $KGQA_STORE/$KGQA_STORE_PATH name another. Relation types are matched by name: weights of kept types
+    carry over, added types start from the mean of the known ones, gone types are dropped. It trains on
+    the model's own question files (or --questions) and, when types were added, on 2,000 questions about
+    them synthesised from the graph (or --synthesise N), so the new types get questions; budget, steps and
+    the rest of the settings are the model's own unless given. MODEL_DIR (or --out) is replaced only once
+    training has finished; the model it held stays beside it as MODEL_DIR.previous.
     """
     from kg.ingest import ingest
     from qa.train.qa import TrainConfig, train
 
+    if resume_dir is not None:
+        if config_file is not None or mode:
+            raise ConfigError("--resume trains the model's own configuration: leave out CONFIG and --mode (--kb, "
+                              "--questions, --synthesise, --budget-minutes, --max-steps, --split, --limit apply)")
+        _resume(obj, resume_dir, kb, question_files, synth, out_dir, budget_minutes, max_steps, split, limit,
+                no_ingest, as_json)
+        return
     config = _config_file(config_file)
     cfg = TrainConfig.load(config) if config else TrainConfig()
     explicit_out = config is not None and "output_dir" in json.loads(config.read_text(encoding="utf-8"))
@@ -103,18 +129,70 @@ def train_command(obj: Context, config_file: str | None, kb: Path | None, questi
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
         return
+    _print_report(report)
+    click.echo(f"wrote {report.output_dir}")
+
+
+def _print_report(report: Any, labels: dict[str, str] | None = None) -> None:
+    """The training report as lines; ``labels``: other names for validation groups."""
+    labels = labels or {}
     v = report.validation
     click.echo(f"trained {report.steps:,} steps in {report.train_seconds / 60:.1f} min "
-               f"(+{report.prepare_seconds / 60:.1f} min preparing) on {report.train_questions:,} questions; "
-               f"best at step {report.best_step:,}")
+               f"(+{report.prepare_seconds / 60:.1f} min preparing) on {report.train_questions:,} questions"
+               + (f" ({report.synthesised:,} synthesised)" if report.synthesised else "")
+               + f"; best at step {report.best_step:,}")
     for key in sorted(k for k in v if k.startswith("hits@1/") and k != "hits@1/0-hop"):
-        click.echo(f"  validation Hits@1 {key.split('/')[1]}: {100 * v[key]:.2f}%  (n={v['n/' + key.split('/')[1]]:,})")
+        group = key.split("/")[1]
+        click.echo(f"  validation Hits@1 {labels.get(group, group)}: {100 * v[key]:.2f}%  (n={v['n/' + group]:,})")
     click.echo(f"  validation Hits@1 all: {100 * v['hits@1']:.2f}%  answer cut-off {report.cutoff:.2f}")
     if report.test:
         click.echo(f"  held-out templates Hits@1: {100 * report.test['hits@1']:.2f}%")
     if report.linker:
         click.echo(f"  linker prior: {report.linker}")
-    click.echo(f"wrote {report.output_dir}")
+
+
+def _store_named() -> bool:
+    """Whether the command line (or the environment) names a store, rather than the default one."""
+    ctx = click.get_current_context()
+    parent = ctx.parent.params if ctx.parent is not None else {}
+    return (any(parent.get(k) for k in ("backend", "path", "uri", "config_file"))
+            or "KGQA_STORE" in os.environ or "KGQA_STORE_PATH" in os.environ)
+
+
+def _resume(obj: Context, model_dir: Path, kb: Path | None, question_files: tuple[Path, ...], synth: int | None,
+            out_dir: Path | None, budget_minutes: float | None, max_steps: int | None, split: str | None,
+            limit: int | None, no_ingest: bool, as_json: bool) -> None:
+    """``kgqa train --resume MODEL_DIR`` (see :func:`train_command` and :mod:`qa.train.resume`)."""
+    from kg.config import StoreConfig
+    from kg.ingest import ingest
+    from kg.store import open_store
+    from qa.answer.checkpoint import load_config
+    from qa.train.resume import ResumeConfig, resume
+
+    trained = load_config(model_dir).get("train", {})
+    store: StoreConfig | None = None
+    if _store_named() or not (trained.get("store") or trained.get("kb")):
+        store = obj.config
+    elif trained.get("store"):
+        store = StoreConfig.load(None, **trained["store"])
+    if store is not None and kb is not None and not no_ingest:
+        with open_store(store) as st:
+            click.echo(f"ingest {kb}: " + ingest(st, kb, progress=False).summary())
+    rc = ResumeConfig(str(model_dir), output_dir=str(out_dir) if out_dir else None,
+                      kb=str(kb) if kb else (None if store is not None else trained.get("kb")),
+                      store=store.public_dict() if store is not None else None,
+                      questions=[str(p) for p in question_files] or None, synthesise=synth,
+                      budget_minutes=budget_minutes, max_steps=max_steps, limit=limit, split=split)
+    report = resume(rc)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    click.echo(f"resumed {report.model_dir}: {report.summary}")
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
+    about = report.train.validation.get("n/synth") and report.relations["added"]
+    _print_report(report.train, {"synth": f"synthesised about {', '.join(about)}"} if about else {})
+    click.echo(f"wrote {report.output_dir}" + (f" (the model it held: {report.previous})" if report.previous else ""))
 
 
 @click.command("eval")

@@ -1,4 +1,5 @@
-"""Training: the KG-fused QA model (:mod:`.qa`, ``kgqa train``) and the dialogue head (:mod:`.dialogue`,
+"""Training: the KG-fused QA model (:mod:`.qa`, ``kgqa train``; adapted to a graph whose relation types
+changed by :mod:`.resume`, ``kgqa train --resume``) and the dialogue head (:mod:`.dialogue`,
 ``kgqa train-dialogue``). Imports :mod:`qa.types`, :mod:`qa.data`, :mod:`qa.eval`, :mod:`qa.answer` and
 :mod:`qa.chat` within qa."""
 

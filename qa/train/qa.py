@@ -43,6 +43,7 @@ from qa.answer.checkpoint import LINKER_PRIOR, save_model
 from qa.answer.ranking import HeadConfig, fit_cutoff, rank, select
 from qa.data.examples import Graph, QAExamples, TokenEncoder, build_examples, collate, load_graph
 from qa.data.questions import Question, load_questions, split_templates, split_validation
+from qa.data.synthesis import SOURCE_PREFIX
 from qa.eval.metrics import f1, first_gold_rank, hits_at
 from retrieval.snapshot import GraphSnapshot
 from retrieval.subgraph import SubgraphConfig
@@ -71,6 +72,10 @@ class TrainConfig:
         (:mod:`qa.data.synthesis`) added to the training questions; with no question files at all,
         training is zero-shot on these alone (then ``0`` means the default ``ZERO_SHOT`` count).
     synth_holdout: synthesis template ids kept out of training (to measure unseen phrasings).
+    synth_about: relation types the synthesised questions are about (each walks one of them; empty: all
+        types); beside question files, their fixed 10% validates too (:func:`split_questions`). ``kgqa train
+        --resume`` names the types added since the checkpoint: no written question is about them, and early
+        stopping and the cut-off must see them.
     synonyms: other words per relation noun that the synthesised questions may use instead of the
         relation's own (found by the sentence encoder, :mod:`qa.data.synonyms`; 0: none).
     device, threads, seed: where and how to run (``threads``: torch CPU threads; 1 is much faster than 2 on a
@@ -101,6 +106,7 @@ class TrainConfig:
     budget_minutes: float | None = 40.0
     synthesise: int = 0
     synth_holdout: list[str] = field(default_factory=list)
+    synth_about: list[str] = field(default_factory=list)
     synonyms: int = 3
     device: str | None = None
     threads: int | None = 1
@@ -165,6 +171,7 @@ class TrainReport:
     train_questions: int
     cutoff: float
     linker: str = ""
+    synthesised: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -202,13 +209,13 @@ def validation_metrics(ex: QAExamples, graph: Graph, scored: dict[int, dict[str,
     """Hits@1 (and F1 with ``cutoff``) per group and overall; a question without a subgraph is a miss.
 
     Groups are the hop counts a question file's path names (``2-hop/...``), for reading the figures
-    only; a file that names none is one group (``0-hop``)."""
+    only; a file that names none is one group (``0-hop``), synthesised questions another (``synth``)."""
     snap = graph.snapshot
     per: dict[str, list[float]] = {}
     f1s: dict[str, list[float]] = {}
     for i in range(len(ex)) if idx is None else idx:
         q = ex.questions[i]
-        key = f"{q.hop or 0}-hop"
+        key = "synth" if not q.hop and q.source.startswith(SOURCE_PREFIX) else f"{q.hop or 0}-hop"
         s = scored.get(i)
         hit, f = 0.0, 0.0
         if s is not None and len(s["order"]):
@@ -266,7 +273,8 @@ def synthesised(config: TrainConfig, snapshot: GraphSnapshot, encoder: Any = Non
     """``config.synthesise`` questions made from the graph (:func:`qa.data.synthesis.synthesise`), their
     topics as entity ids, the templates of ``config.synth_holdout`` left out. The count is reached by
     sampling topics per relation path, with a share per hop count. With ``encoder`` (the sentence
-    encoder) and ``config.synonyms``, some questions name relations with other words it finds."""
+    encoder) and ``config.synonyms``, some questions name relations with other words it finds. With
+    ``config.synth_about``, only paths that walk one of those types count (and are kept)."""
     from qa.data.synonyms import role_synonyms
     from qa.data.synthesis import TEMPLATES, SynthesisConfig, relation_paths, role_nouns, synthesise
 
@@ -277,8 +285,11 @@ def synthesised(config: TrainConfig, snapshot: GraphSnapshot, encoder: Any = Non
     syn = SynthesisConfig(max_hops=k, seed=config.seed,
                           templates=tuple(t for t in TEMPLATES if t not in set(config.synth_holdout)))
     # an equal share of the questions per hop count, spread evenly over that count's paths
-    counts = Counter(len(p) for p in relation_paths(snapshot, k, min_support=syn.min_support, seed=config.seed))
-    per_path = tuple(max(1, math.ceil(want / (k * syn.phrasings * max(1, counts[h])))) for h in range(1, k + 1))
+    about = set(config.synth_about)
+    paths = relation_paths(snapshot, k, min_support=syn.min_support, seed=config.seed)
+    counts = Counter(len(p) for p in paths if not about or about & {h.strip("<>") for h in p})
+    shares = k if not about else max(1, len(counts))         # hop counts without such a path get no share
+    per_path = tuple(max(1, math.ceil(want / (shares * syn.phrasings * max(1, counts[h])))) for h in range(1, k + 1))
     words = (role_synonyms(role_nouns(snapshot), encoder, snapshot.names, per_noun=config.synonyms)
              if encoder is not None and config.synonyms > 0 else {})
     if words:       # beside the model, for the user to read which words training taught it
@@ -286,6 +297,8 @@ def synthesised(config: TrainConfig, snapshot: GraphSnapshot, encoder: Any = Non
         out.mkdir(parents=True, exist_ok=True)
         (out / SYNONYMS_FILE).write_text(json.dumps(words, indent=1) + "\n", encoding="utf-8")
     qs = synthesise(snapshot, replace(syn, per_path=per_path), synonyms=words)
+    if about:
+        qs = [q for q in qs if about & _path_relations(q)]
     random.Random(config.seed).shuffle(qs)
     by_name: dict[str, str] = {}
     for node_id, name in zip(snapshot.node_ids, snapshot.names, strict=True):
@@ -298,11 +311,12 @@ def split_questions(config: TrainConfig, snapshot: GraphSnapshot | None = None, 
     """(train, validation, test) by ``config.split`` (test is empty for the validation protocol), with the
     synthesised questions (when ``snapshot`` is given): beside question files they all train, and validation
     (what early-stops training and fits the answer cut-off) is the written questions alone; with no question
-    file they are split like one."""
+    file they are split like one. Beside question files, with ``config.synth_about`` their validation part
+    validates too."""
     train, val, test = [], [], []
     if snapshot is not None:
         synth = synthesised(config, snapshot, encoder)
-        tr, va = (synth, []) if config.questions else split_validation(synth)
+        tr, va = (synth, []) if config.questions and not config.synth_about else split_validation(synth)
         train += tr
         val += va
     for path in config.questions:
@@ -316,6 +330,11 @@ def split_questions(config: TrainConfig, snapshot: GraphSnapshot | None = None, 
         train += tr
         val += va
     return train, val, test
+
+
+def _path_relations(q: Question) -> set[str]:
+    """The relation types a synthesised question's path walks (``extra["path"]``: ``"REL> / <REL"``)."""
+    return {hop.strip().strip("<>") for hop in q.extra.get("path", "").split(" / ") if hop.strip()}
 
 
 def _plot(records: list[dict[str, Any]], path: Path) -> None:
@@ -349,7 +368,6 @@ def fit_linker(graph: Graph, questions: list[Question], out: Path) -> str:
     from kg.linking import Linker
     from kg.linking.questions import parse_question
     from kg.store import open_store
-    from qa.data.synthesis import SOURCE_PREFIX
 
     marked = [parse_question(q.text, q.source) for q in questions
               if q.topic and not q.source.startswith(SOURCE_PREFIX)]
@@ -363,19 +381,28 @@ def fit_linker(graph: Graph, questions: list[Question], out: Path) -> str:
     return summary
 
 
-def prepare(config: TrainConfig) -> tuple[Graph, TokenEncoder, list[QAExamples]]:
-    """Graph, token encoder and the cached examples of the (train, validation, test) questions."""
-    text_cfg = TextEncoderConfig(cache_dir=config.text_cache_dir, device="cpu")
-    tokens = TokenEncoder(text_cfg)
-    graph = load_graph(config.kb if config.store is None else None, config.store_config(), config.cache_dir,
-                       config.text_cache_dir, tokens.encoder)
+def prepare(config: TrainConfig, loaded: tuple[Graph, TokenEncoder] | None = None
+            ) -> tuple[Graph, TokenEncoder, list[QAExamples]]:
+    """Graph, token encoder (``loaded``: those, already loaded) and the cached examples of the (train,
+    validation, test) questions."""
+    if loaded is None:
+        tokens = TokenEncoder(TextEncoderConfig(cache_dir=config.text_cache_dir, device="cpu"))
+        graph = load_graph(config.kb if config.store is None else None, config.store_config(), config.cache_dir,
+                           config.text_cache_dir, tokens.encoder)
+    else:
+        graph, tokens = loaded
     parts = split_questions(config, graph.snapshot, tokens.encoder)
     exs = [build_examples(p, graph, tokens, config.subgraph(), config.cache_dir) if p else None for p in parts]
     return graph, tokens, exs  # type: ignore[return-value]
 
 
-def train(config: TrainConfig) -> TrainReport:
-    """Train, early-stop, fit the cut-off, save; returns the report (see the module docstring)."""
+def train(config: TrainConfig, model: KGFusionModel | None = None, loaded: tuple[Graph, TokenEncoder] | None = None,
+          extra: dict[str, Any] | None = None) -> TrainReport:
+    """Train, early-stop, fit the cut-off, save; returns the report (see the module docstring).
+
+    ``model``: start from this model (built for the graph's relation types, :func:`qa.train.resume.adapt`)
+    instead of a fresh one; ``loaded``: the graph and token encoder, already loaded; ``extra``: more to
+    record in the checkpoint's ``config.json``."""
     if config.threads:
         torch.set_num_threads(config.threads)
     random.seed(config.seed)
@@ -383,14 +410,19 @@ def train(config: TrainConfig) -> TrainReport:
     torch.manual_seed(config.seed)
     device = pick_device(config.device)
     t0 = time.perf_counter()
-    graph, tokens, (tr, va, te) = prepare(config)
+    graph, tokens, (tr, va, te) = prepare(config, loaded)
     if tr is None or va is None:
         raise ConfigError("no training or no validation questions: the validation part is a fixed 10% of each "
                           "file's questions by their text, so give the whole question files (not a training part "
                           "split off by the same rule), or more questions")
     prepare_s = time.perf_counter() - t0
     relations = list(graph.snapshot.relations)
-    model = KGFusionModel(config.fusion, len(relations), tokens.dim).to(device)
+    if model is None:
+        model = KGFusionModel(config.fusion, len(relations), tokens.dim)
+    elif model.num_relations != len(relations) or model.text_dim != tokens.dim:
+        raise ConfigError(f"the model reads {model.num_relations} relation types and {model.text_dim}-wide text; "
+                          f"the graph has {len(relations)} and the text model {tokens.dim}")
+    model = model.to(device)
     train_idx = tr.answerable().tolist()
     if not train_idx:
         raise ConfigError("no training question has an answer in its subgraph: check the graph and question files")
@@ -456,13 +488,14 @@ def train(config: TrainConfig) -> TrainReport:
     test_m = (validation_metrics(te, graph, score_examples(model, te, graph, device=device), cutoff)
               if te is not None else None)
     linker = fit_linker(graph, tr.questions, out)
+    synth = sum(tr.questions[i].source.startswith(SOURCE_PREFIX) for i in train_idx)
     report = TrainReport(str(out), val_m, test_m, stopper.best_epoch, step, train_s, prepare_s, len(train_idx), cutoff,
-                         linker)
+                         linker, synth)
     head = asdict(config.head)
     head["cutoff"] = cutoff
     save_model(model, out, relations, {"head": head, "max_nodes": config.max_nodes, "max_edges": config.max_edges,
                                        "text_model": tokens.name, "graph_fingerprint": graph.fingerprint,
-                                       "train": config.to_dict(), "report": report.to_dict()})
+                                       "train": config.to_dict(), "report": report.to_dict(), **(extra or {})})
     if log.records:
         _plot(log.records, out / "curves.png")
     (out / "report.json").write_text(json.dumps(report.to_dict(), indent=1))
