@@ -10,6 +10,11 @@ by :class:`IndexConfig`:
 - ``"ivf"``: inverted lists over k-means cells (``IndexIVFFlat``), the approximate kind on the GPU;
 - ``"auto"``: exact up to ``auto_threshold`` vectors, approximate above.
 
+Each kind stores its vectors as float32 by default; ``IndexConfig.codec`` compresses them:
+``"float16"`` (half the bytes), ``"int8"`` (a quarter: FAISS's 8-bit scalar quantiser) or ``"pq"``
+(product quantisation, ``pq_m`` bytes per vector: 48 for 384-d, 1/32 of float32). The compressed
+forms are searched on the CPU. Recall against exact float32 search is measured by ``bench/scale.py``.
+
 Why 100,000 (``bench/retrieval.py``, two busy cores, one thread per query): an exact
 search of 100k 384-d vectors takes ~15 ms per query (~200-300 queries/s batched), builds
 in under a second and is never wrong, while an HNSW graph of them takes about a minute to
@@ -48,6 +53,8 @@ FORMAT = "kgqa-vector-index/1"
 INDEX_FILE = "index.faiss"
 META_FILE = "index.json"
 KINDS = ("auto", "flat", "hnsw", "ivf")
+CODECS = ("float32", "float16", "int8", "pq")
+_SQ = {"float16": "SQfp16", "int8": "SQ8"}
 METRICS = ("cosine", "ip")
 GPU_MAX_K = 2048  # FAISS GPU indexes answer at most 2048 neighbours (and probe at most 2048 lists)
 
@@ -89,7 +96,11 @@ class IndexConfig:
         ivf_train_size: vectors sampled to train the IVF cells; ``None``: ``64 * nlist``.
         device: ``None``/``"auto"`` (GPU when faiss has one), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         threads: FAISS OpenMP threads (``faiss.omp_set_num_threads``); ``None`` leaves the default.
-        seed: seed of the IVF training sample.
+        seed: seed of the IVF training sample (and of the quantisers' training sample).
+        codec: how vectors are stored: ``"float32"`` (default), ``"float16"``, ``"int8"`` or ``"pq"``;
+            compressed indexes stay on the CPU.
+        pq_m: bytes per vector of the ``"pq"`` codec (sub-quantisers of 8 bits; must divide ``d``).
+        codec_train_size: vectors sampled to train the int8/PQ quantiser (default 65,536).
     """
 
     kind: str = "auto"
@@ -105,10 +116,15 @@ class IndexConfig:
     device: str | None = None
     threads: int | None = None
     seed: int = 0
+    codec: str = "float32"
+    pq_m: int = 48
+    codec_train_size: int = 65_536
 
     def validate(self) -> None:
         if self.kind not in KINDS:
             raise ConfigError(f"unknown index kind {self.kind!r}; use one of {', '.join(KINDS)}")
+        if self.codec not in CODECS:
+            raise ConfigError(f"unknown codec {self.codec!r}; use one of {', '.join(CODECS)}")
         if self.metric not in METRICS:
             raise ConfigError(f"unknown metric {self.metric!r}; use 'cosine' or 'ip'")
         if self.auto_approximate not in (None, "hnsw", "ivf"):
@@ -116,7 +132,8 @@ class IndexConfig:
         positive = {"auto_threshold": self.auto_threshold, "hnsw_m": self.hnsw_m,
                     "hnsw_ef_construction": self.hnsw_ef_construction, "hnsw_ef_search": self.hnsw_ef_search,
                     "ivf_nlist": self.ivf_nlist, "ivf_nprobe": self.ivf_nprobe,
-                    "ivf_train_size": self.ivf_train_size, "threads": self.threads}
+                    "ivf_train_size": self.ivf_train_size, "threads": self.threads, "pq_m": self.pq_m,
+                    "codec_train_size": self.codec_train_size}
         for name, value in positive.items():
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ConfigError(f"IndexConfig.{name} must be a positive integer, not {value!r}")
@@ -172,8 +189,9 @@ class VectorIndex:
     """
 
     def __init__(self, index: Any, ids: Sequence[str], *, kind: str, metric: str, params: dict[str, Any],
-                 gpu: int | None = None) -> None:
+                 gpu: int | None = None, codec: str = "float32") -> None:
         self.kind = kind
+        self.codec = codec
         self.metric = metric
         self.params = dict(params)
         self._ids = np.asarray(list(ids), dtype=object)  # (N,)
@@ -181,7 +199,7 @@ class VectorIndex:
         self._gpu_resources: Any = None
         self._index = index
         self.gpu: int | None = None
-        if gpu is not None and kind in ("flat", "ivf"):
+        if gpu is not None and kind in ("flat", "ivf") and codec == "float32":
             faiss = _faiss()
             self._gpu_resources = faiss.StandardGpuResources()
             self._index = faiss.index_cpu_to_gpu(self._gpu_resources, gpu, index)  # the CPU copy is let go
@@ -210,6 +228,9 @@ class VectorIndex:
             approximate = config.auto_approximate or ("ivf" if gpu is not None else "hnsw")
             kind = "flat" if n <= config.auto_threshold else approximate
         params: dict[str, Any] = {}
+        if config.codec != "float32":
+            index, params = _compressed(faiss, x, kind, config)
+            return cls(index, ids, kind=kind, metric=config.metric, params=params, codec=config.codec)
         if kind == "flat":
             index = faiss.IndexFlatIP(dim)
         elif kind == "hnsw":
@@ -238,8 +259,21 @@ class VectorIndex:
     def __repr__(self) -> str:
         params = "".join(f", {k}={v}" for k, v in self.params.items())
         device = f"cuda:{self.gpu}" if self.gpu is not None else "cpu"
-        return (f"VectorIndex(kind={self.kind}, size={len(self)}, dim={self.dim}, metric={self.metric}{params}, "
+        codec = "" if self.codec == "float32" else f", codec={self.codec}"
+        return (f"VectorIndex(kind={self.kind}, size={len(self)}, dim={self.dim}, metric={self.metric}{codec}{params}, "
                 f"device={device})")
+
+    @property
+    def bytes_per_vector(self) -> float:
+        """Bytes of one stored vector's code (HNSW's graph links and IVF's list ids come on top)."""
+        if self.gpu is not None:
+            return 4.0 * self.dim
+        faiss = _faiss()
+        if self.kind == "ivf":
+            return float(faiss.extract_index_ivf(self._index).code_size)
+        index = faiss.downcast_index(self._index)
+        storage = getattr(index, "storage", None)
+        return float((storage if storage is not None else index).sa_code_size())
 
     def tune(self, *, ef_search: int | None = None, nprobe: int | None = None) -> None:
         """Change the search-time knob of an HNSW (``ef_search``) or IVF (``nprobe``) index."""
@@ -309,7 +343,7 @@ class VectorIndex:
         folder.mkdir(parents=True, exist_ok=True)
         cpu = faiss.index_gpu_to_cpu(self._index) if self.gpu is not None else self._index
         self._set_knobs(cpu)
-        meta = {"format": FORMAT, "kind": self.kind, "metric": self.metric,
+        meta = {"format": FORMAT, "kind": self.kind, "metric": self.metric, "codec": self.codec,
                 "normalized": self.metric == "cosine", "dim": self.dim, "count": len(self),
                 "params": self.params, "faiss_version": faiss.__version__, "ids": self.ids}
         tmp_index, tmp_meta = folder / (INDEX_FILE + ".tmp"), folder / (META_FILE + ".tmp")
@@ -334,7 +368,8 @@ class VectorIndex:
             raise ConfigError(f"{hint} ({META_FILE} is unreadable: {exc})") from exc
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise ConfigError(f"{hint} ({META_FILE} is not in format {FORMAT})")
-        if meta.get("kind") not in KINDS[1:] or meta.get("metric") not in METRICS:
+        if meta.get("kind") not in KINDS[1:] or meta.get("metric") not in METRICS or \
+                meta.get("codec", "float32") not in CODECS:
             raise ConfigError(f"{hint} ({META_FILE} names kind {meta.get('kind')!r}, metric {meta.get('metric')!r})")
         params = meta.get("params") or {}
         knob = {"hnsw": "ef_search", "ivf": "nprobe"}.get(meta["kind"])
@@ -351,7 +386,9 @@ class VectorIndex:
             raise ConfigError(f"{hint} ({INDEX_FILE} holds {index.ntotal} {index.d}-d vectors, "
                               f"{META_FILE} lists {len(ids) if isinstance(ids, list) else 'no'} ids of dim "
                               f"{meta.get('dim')})")
-        return cls(index, ids, kind=meta["kind"], metric=meta["metric"], params=params, gpu=_gpu_id(device))
+        codec = meta.get("codec", "float32")
+        return cls(index, ids, kind=meta["kind"], metric=meta["metric"], params=params,
+                   gpu=_gpu_id(device) if codec == "float32" else None, codec=codec)
 
 
 def _train_ivf(faiss: Any, x: np.ndarray, config: IndexConfig) -> tuple[Any, dict[str, Any]]:
@@ -371,3 +408,51 @@ def _train_ivf(faiss: Any, x: np.ndarray, config: IndexConfig) -> tuple[Any, dic
     index.nprobe = nprobe  # (faiss's Python wrapper keeps the quantizer alive with the index)
     return index, {"nlist": nlist, "nprobe": nprobe, "train_size": train_size}
 
+
+
+def _compressed(faiss: Any, x: np.ndarray, kind: str, config: IndexConfig) -> tuple[Any, dict[str, Any]]:
+    """A filled index of ``kind`` whose vectors are stored by ``config.codec`` (FAISS index factory)."""
+    n, dim = x.shape
+    if config.codec == "pq":
+        if dim % config.pq_m:
+            raise ConfigError(f"pq_m={config.pq_m} must divide the vector size {dim}: pick a divisor such as "
+                              f"{', '.join(str(m) for m in (8, 16, 24, 32, 48, 64, 96) if dim % m == 0)}")
+        if n < 39 * 256:
+            raise ConfigError(f"the pq codec trains 256 centroids per sub-quantiser from at least 9,984 vectors, "
+                              f"got {n}: use codec='int8' or 'float16' for a small index")
+        code = f"PQ{config.pq_m}"
+    else:
+        code = _SQ[config.codec]
+    params: dict[str, Any] = {}
+    if kind == "flat":
+        spec = code
+    elif kind == "hnsw":
+        spec = f"HNSW{config.hnsw_m}_{code}"
+        params |= {"m": config.hnsw_m, "ef_construction": config.hnsw_ef_construction,
+                   "ef_search": config.hnsw_ef_search}
+    else:
+        nlist = config.ivf_nlist or max(1, min(int(4 * math.sqrt(n)), n // 39))
+        if nlist > n:
+            raise ConfigError(f"an IVF index of {nlist} cells needs at least {nlist} vectors, got {n}: "
+                              "use kind='flat' or a smaller ivf_nlist")
+        nprobe = min(config.ivf_nprobe or max(1, nlist // 4), nlist)
+        spec = f"IVF{nlist},{code}"
+        params |= {"nlist": nlist, "nprobe": nprobe}
+    index = faiss.index_factory(dim, spec, faiss.METRIC_INNER_PRODUCT)
+    if kind == "hnsw":
+        hnsw = faiss.downcast_index(index).hnsw
+        hnsw.efConstruction = config.hnsw_ef_construction
+        hnsw.efSearch = config.hnsw_ef_search
+    if kind == "ivf":
+        faiss.extract_index_ivf(index).nprobe = params["nprobe"]
+    for part in (index, faiss.downcast_index(index)):  # polysemous codes are not used and take minutes
+        if hasattr(part, "do_polysemous_training"):
+            part.do_polysemous_training = False
+    if kind == "ivf" and hasattr(faiss.extract_index_ivf(index), "do_polysemous_training"):
+        faiss.extract_index_ivf(index).do_polysemous_training = False
+    if not index.is_trained:
+        size = min(n, max(config.codec_train_size, 64 * params.get("nlist", 0)))
+        rng = np.random.default_rng(config.seed)
+        index.train(x if size >= n else x[rng.choice(n, size, replace=False)])
+    index.add(x)
+    return index, params
