@@ -7,7 +7,11 @@
   from ``rdf:type`` become real node labels the same way.
 * Writes are batched with ``UNWIND`` and grouped by relationship type (and label
   set), in one managed transaction per batch, which the driver retries on
-  transient errors (deadlocks, leader switches).
+  transient errors (deadlocks, leader switches). Within it, relationship ends are
+  found by element id (looked up, or returned by the node creation, once per batch)
+  and relationships carrying the same sources and properties share one parameter.
+* A first load of a large graph can go through Neo4j's offline importer instead
+  (:mod:`kg.store.neo4j_bulk`, ``tools/neo4j/import.sh``); it stores the same graph.
 * Exploration queries (:meth:`Neo4jStore.cypher`) are planned first with ``EXPLAIN`` and
   run only if the plan is read-only and uses allow-listed operators and procedures
   (:mod:`kg.store.neo4j_plan`), in a READ transaction whose timeout the server enforces,
@@ -96,45 +100,63 @@ class Neo4jStore(GraphStore):
 
     # -- writing ---------------------------------------------------------------------------
     def write(self, prep: PreparedBatch) -> WriteResult:
-        ids = list(prep.nodes.keys() | prep.endpoint_ids)
+        """One transaction: look up what exists (element ids; stored rows only for described entities),
+        create the new entities (returning their element ids), update the changed ones, then create
+        the relationships that touch a new entity and merge the others, their ends found by element
+        id (no index seek). Rows are lists and relationships sharing their sources and properties
+        share one parameter, so a chunk's parameters are mostly element-id pairs."""
+        described = list(prep.nodes)
+        endpoints = [i for i in prep.endpoint_ids if i not in prep.nodes]
 
         def work(tx: Any) -> WriteResult:
-            existing = {r["id"]: _stored(r) for r in tx.run(
-                "UNWIND $ids AS i MATCH (n:Entity {id: i}) "
-                "RETURN n.id AS id, n.name AS name, n.aliases AS aliases, n.keys AS keys, labels(n) AS labels, "
-                "properties(n) AS props", ids=ids)}
-            plan = plan_write(prep, existing)
+            element: dict[str, str] = {}
+            existing: dict[str, NodeRow] = {}
+            if described:
+                for r in tx.run("UNWIND $ids AS i MATCH (n:Entity {id: i}) "
+                                "RETURN elementId(n) AS e, labels(n) AS labels, properties(n) AS props", ids=described):
+                    row = _stored(r["labels"], dict(r["props"]))
+                    element[row.id] = r["e"]
+                    existing[row.id] = row
+            if endpoints:  # one record of two lists: far cheaper to stream than a record per node
+                found = tx.run("UNWIND $ids AS i MATCH (n:Entity {id: i}) "
+                               "RETURN collect(i) AS ids, collect(elementId(n)) AS es", ids=endpoints).single()
+                element.update(zip(found["ids"], found["es"], strict=True))
+            plan = plan_write(prep, element)
             result = WriteResult()
-            for labels, rows in _by_labels(plan.new_nodes).items():
+            for (labels, with_props), rows in _by_labels(plan.new_nodes).items():
                 for chunk in _chunks(rows):
-                    result.nodes_created += tx.run(
-                        f"UNWIND $rows AS r CREATE (n:Entity{labels}) "
-                        "SET n.id = r.id, n.name = r.name, n.aliases = r.aliases, n.keys = r.keys, n += r.props",
-                        rows=chunk).consume().counters.nodes_created
+                    created = tx.run(
+                        f"UNWIND $rows AS r CREATE (n:Entity{labels} "
+                        "{id: r[0], name: r[1], aliases: r[2], keys: r[3]})"
+                        f"{' SET n += r[4]' if with_props else ''} "
+                        "RETURN collect(r[0]) AS ids, collect(elementId(n)) AS es", rows=chunk)
+                    made = created.single()
+                    element.update(zip(made["ids"], made["es"], strict=True))
+                    result.nodes_created += created.consume().counters.nodes_created
             changed = [m for row in plan.known_nodes if (m := merge_stored(existing[row.id], row))]
-            for labels, rows in _by_labels(changed).items():
-                for chunk in _chunks(rows):
-                    tx.run(
-                        "UNWIND $rows AS r MATCH (n:Entity {id: r.id}) "
-                        "SET n.name = r.name, n.aliases = r.aliases, n.keys = r.keys, n += r.props"
-                        f"{(' SET n' + labels) if labels else ''}",
-                        rows=chunk).consume()
+            for (labels, _), rows in _by_labels(changed).items():
+                for chunk in _chunks([[element[r[0]], *r[1:]] for r in rows]):
+                    tx.run("UNWIND $rows AS r MATCH (n) WHERE elementId(n) = r[0] "
+                           "SET n.name = r[1], n.aliases = r[2], n.keys = r[3], n += r[4]"
+                           f"{(' SET n' + labels) if labels else ''}", rows=chunk).consume()
                     result.nodes_updated += len(chunk)
+            ends = "UNWIND $rows AS r MATCH (a) WHERE elementId(a) = r[0] MATCH (b) WHERE elementId(b) = r[1] "
             for rel in prep.edges:
                 check_identifier(rel)
-                for chunk in _chunks(_edge_params(plan.fresh_edges[rel])):
-                    result.relationships_created += tx.run(
-                        "UNWIND $rows AS r MATCH (a:Entity {id: r.h}) MATCH (b:Entity {id: r.t}) "
-                        f"CREATE (a)-[e:`{rel}`]->(b) SET e.sources = r.sources, e += r.props",
-                        rows=chunk).consume().counters.relationships_created
-                for chunk in _chunks(_edge_params(plan.known_edges[rel])):
-                    result.relationships_created += tx.run(
-                        "UNWIND $rows AS r MATCH (a:Entity {id: r.h}) MATCH (b:Entity {id: r.t}) "
-                        f"MERGE (a)-[e:`{rel}`]->(b) ON CREATE SET e.sources = r.sources, e += r.props "
-                        "WITH e, r, [s IN r.sources WHERE NOT s IN e.sources] AS more "
-                        "WHERE size(more) > 0 OR any(k IN keys(r.props) WHERE e[k] <> r.props[k] OR e[k] IS NULL) "
-                        "SET e.sources = e.sources + more, e += r.props",
-                        rows=chunk).consume().counters.relationships_created
+                for sources, props, pairs in _by_payload(plan.fresh_edges[rel], element):
+                    for chunk in _chunks(pairs):
+                        result.relationships_created += tx.run(
+                            f"{ends}CREATE (a)-[e:`{rel}` {{sources: $sources}}]->(b)"
+                            f"{' SET e += $props' if props else ''}",
+                            rows=chunk, sources=sources, props=props).consume().counters.relationships_created
+                for sources, props, pairs in _by_payload(plan.known_edges[rel], element):
+                    for chunk in _chunks(pairs):
+                        result.relationships_created += tx.run(
+                            f"{ends}MERGE (a)-[e:`{rel}`]->(b) ON CREATE SET e.sources = $sources, e += $props "
+                            "WITH e, [s IN $sources WHERE NOT s IN e.sources] AS more "
+                            "WHERE size(more) > 0 OR any(k IN keys($props) WHERE e[k] <> $props[k] OR e[k] IS NULL) "
+                            "SET e.sources = e.sources + more, e += $props",
+                            rows=chunk, sources=sources, props=props).consume().counters.relationships_created
             return result
 
         return self._write_tx(work)  # type: ignore[no-any-return]
@@ -302,27 +324,45 @@ class Neo4jStore(GraphStore):
             self._driver = None  # type: ignore[assignment]
 
 
-def _stored(record: Any) -> NodeRow:
-    props = {k: v for k, v in dict(record["props"]).items() if k not in _ENTITY_FIELDS}
-    return NodeRow(record["id"], record["name"], list(record["aliases"] or []),
-                   [lab for lab in record["labels"] if lab != "Entity"], list(record["keys"] or []), props)
+def _stored(labels: list[str], props: dict[str, Any]) -> NodeRow:
+    """An entity as stored: its own fields out of ``properties(n)``, the rest its properties."""
+    own = {k: v for k, v in props.items() if k not in _ENTITY_FIELDS}
+    return NodeRow(props["id"], props.get("name"), list(props.get("aliases") or []),
+                   [lab for lab in labels if lab != "Entity"], list(props.get("keys") or []), own)
 
 
-def _by_labels(rows: list[NodeRow]) -> dict[str, list[dict[str, Any]]]:
-    """Node rows grouped by their label set, as a Cypher label expression (``:`Film`:`Work```)."""
-    groups: dict[str, list[dict[str, Any]]] = {}
+def _by_labels(rows: list[NodeRow]) -> dict[tuple[str, bool], list[list[Any]]]:
+    """Node rows ``[id, name, aliases, keys, props]`` grouped by their label set, as a Cypher label
+    expression (``:`Film`:`Work```), and by whether they carry properties."""
+    groups: dict[tuple[str, bool], list[list[Any]]] = {}
     for row in rows:
         labels = "".join(f":`{check_identifier(lab)}`" for lab in sorted(row.labels))
-        groups.setdefault(labels, []).append(
-            {"id": row.id, "name": row.name, "aliases": row.aliases, "keys": row.keys, "props": row.props})
+        groups.setdefault((labels, bool(row.props)), []).append([row.id, row.name, row.aliases, row.keys, row.props])
     return groups
 
 
-def _edge_params(rows: list[EdgeRow]) -> list[dict[str, Any]]:
-    return [{"h": e.h, "t": e.t, "sources": e.sources, "props": e.props} for e in rows]
+def _by_payload(rows: list[EdgeRow],
+                element: dict[str, str]) -> list[tuple[list[str], dict[str, Any], list[list[str]]]]:
+    """Relationships as ``[head element id, tail element id]`` pairs, grouped by what they carry
+    (``sources`` and properties, compared type for type: ``1``, ``1.0`` and ``True`` differ), which
+    each group's query gets once as a parameter."""
+    groups: dict[Any, tuple[list[str], dict[str, Any], list[list[str]]]] = {}
+    for e in rows:
+        key = (tuple(e.sources), tuple((k, _typed(v)) for k, v in sorted(e.props.items()))) if e.props \
+            else tuple(e.sources)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = (e.sources, e.props, [])
+        group[2].append([element[e.h], element[e.t]])
+    return list(groups.values())
 
 
-def _chunks(rows: list[dict[str, Any]], size: int = CHUNK) -> list[list[dict[str, Any]]]:
+def _typed(value: Any) -> Any:
+    return ("list", tuple((type(v).__name__, v) for v in value)) if isinstance(value, list) \
+        else (type(value).__name__, value)
+
+
+def _chunks(rows: list[Any], size: int = CHUNK) -> list[list[Any]]:
     return [rows[i:i + size] for i in range(0, len(rows), size)]
 
 
