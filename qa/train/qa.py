@@ -282,11 +282,17 @@ def synthesised(config: TrainConfig, snapshot: GraphSnapshot, encoder: Any = Non
     if not want:
         return []
     k = config.fusion.max_hops
-    syn = SynthesisConfig(max_hops=k, seed=config.seed,
+    about = set(config.synth_about)
+    # At most as many paths per hop count as questions wanted there (one topic each): a graph with hundreds
+    # of relation types has hundreds of thousands of 3-hop paths, and enumerating them all took more than
+    # 30 minutes and 13 GB on a 1M-triple graph with 300 types (bench/scale.py). MetaQA has fewer paths than
+    # any cap its question counts give, so it is unchanged. Paths about given types are not capped (they
+    # are filtered after enumeration, and a cap could pick none of them).
+    cap = None if about else max(1, math.ceil(want / (k * SynthesisConfig().phrasings)))
+    syn = SynthesisConfig(max_hops=k, seed=config.seed, paths=cap,
                           templates=tuple(t for t in TEMPLATES if t not in set(config.synth_holdout)))
     # an equal share of the questions per hop count, spread evenly over that count's paths
-    about = set(config.synth_about)
-    paths = relation_paths(snapshot, k, min_support=syn.min_support, seed=config.seed)
+    paths = relation_paths(snapshot, k, cap=cap, min_support=syn.min_support, seed=config.seed)
     counts = Counter(len(p) for p in paths if not about or about & {h.strip("<>") for h in p})
     shares = k if not about else max(1, len(counts))         # hop counts without such a path get no share
     per_path = tuple(max(1, math.ceil(want / (shares * syn.phrasings * max(1, counts[h])))) for h in range(1, k + 1))

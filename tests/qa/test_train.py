@@ -179,3 +179,25 @@ def test_training_beats_chance_and_the_checkpoint_answers_with_evidence(tmp_path
     shallow = answerer.predict(val)
     assert all(len(ev.steps) == 1 for p in shallow for a in p.answers for ev in a.evidence)
     assert any(a.evidence for p in shallow for a in p.answers)
+
+
+def test_synthesised_paths_are_capped_by_the_questions_wanted(tmp_path: Path) -> None:
+    """A graph with many relation types has far more relation paths than questions wanted: the
+    enumeration keeps at most ``want / (hops * phrasings)`` paths per hop count (uncapped, a 1M-triple
+    graph with 300 types did not finish in 30 minutes), and the questions still come from every hop count."""
+    from collections import Counter
+
+    from qa.train.qa import TrainConfig, synthesised
+    from retrieval.snapshot import GraphSnapshot
+
+    rng = np.random.default_rng(0)
+    n, e, r = 400, 6000, 40
+    names = [f"thing {i}" for i in range(n)]
+    snap = GraphSnapshot.from_arrays([f"t{i}" for i in range(n)], names, [f"REL_{j}" for j in range(r)],
+                                     rng.integers(0, n, e), rng.integers(0, n, e), rng.integers(0, r, e))
+    cfg = TrainConfig(questions=[], synthesise=60, output_dir=str(tmp_path), synonyms=0)
+    qs = synthesised(cfg, snap)
+    paths = Counter(len(q.extra["path"].split(" / ")) for q in {q.extra["path"]: q for q in qs}.values())
+    cap = 60 // (cfg.fusion.max_hops * 2)
+    assert set(paths) == {1, 2, 3} and max(paths.values()) <= cap
+    assert 40 <= len(qs) <= 2 * 60
