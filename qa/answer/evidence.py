@@ -265,7 +265,8 @@ def evidence_paths(topics: Sequence[int], answers: Sequence[int], step_weights: 
     # both directions as one CSR over local nodes: (next node, edge, 0 forward / 1 backward)
     src, dst = np.concatenate([heads, tails]), np.concatenate([tails, heads])             # (2E,)
     eid = np.concatenate([np.arange(n_edges), np.arange(n_edges)])                        # (2E,)
-    col = np.concatenate([edge_type, edge_type + r_count]).astype(np.int64)               # (2E,)
+    et = np.asarray(edge_type, np.int64)          # packed narrow (int8 for <= 127 types): widen before adding R
+    col = np.concatenate([et, et + r_count])                                              # (2E,)
     order = np.argsort(src, kind="stable")
     src, dst, eid, col = src[order], dst[order], eid[order], col[order]
     ptr = np.searchsorted(src, np.arange(n_nodes + 1))                                    # (N+1,)

@@ -187,6 +187,12 @@ class QAExamples:
         return np.nonzero(np.diff(self.gold_ptr) > 0)[0]
 
 
+def edge_type_dtype(num_relations: int) -> Any:
+    """The narrowest integer type that holds every relation index of a graph with ``num_relations`` types
+    (int8 wrapped type 128 to -128: a graph with 300 types trained on the wrong relations)."""
+    return np.int8 if num_relations <= 127 else np.int16 if num_relations <= 32767 else np.int32
+
+
 def _pack(arrays: list[np.ndarray], dtype: Any, width: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     ptr = np.zeros(len(arrays) + 1, dtype=np.int64)
     np.cumsum([a.shape[-1] if width == -1 else a.shape[0] for a in arrays], out=ptr[1:])
@@ -229,8 +235,13 @@ def build_examples(questions: Sequence[Question], graph: Graph, tokens: TokenEnc
     A question whose topic is not in the graph gets an empty subgraph (``keep`` false)."""
     topics = [[q.topic] if q.topic else [] for q in questions] if topics is None else topics
     texts = [q.plain for q in questions] if texts is None else texts
+    type_dtype = edge_type_dtype(graph.snapshot.num_relations)
+    # Examples packed before the type width followed the relation count held types >= 128 wrapped around
+    # (int8): the key changes for those graphs only, so MetaQA's caches stay valid.
+    wide = [] if type_dtype == np.int8 else [f"types-{np.dtype(type_dtype).name}"]
     key = _sha(graph.fingerprint, tokens.name, subgraph.__dict__, list(texts), [list(t) for t in topics],
-               [q.answers for q in questions], "latent-hops", *([[int(h) for h in hops]] if hops is not None else []))
+               [q.answers for q in questions], "latent-hops", *([[int(h) for h in hops]] if hops is not None else []),
+               *wide)
     path = Path(cache_dir) / f"examples-{key}.npz" if cache_dir else None
     if path is not None and path.exists():
         z = np.load(path)
@@ -271,7 +282,7 @@ def build_examples(questions: Sequence[Question], graph: Graph, tokens: TokenEnc
     tok, tok_ptr = _pack(states, np.float16, width=tokens.dim)
     n_id, node_ptr = _pack(n_ids, np.int32)
     e, edge_ptr = _pack(edges, np.int32, width=-1)
-    et, _ = _pack(etypes, np.int8)
+    et, _ = _pack(etypes, type_dtype)
     gold, gold_ptr = _pack(golds, np.int32)
     arrays = dict(keep=np.asarray([s is not None for s in subs]), tok=tok, tok_ptr=tok_ptr, n_id=n_id,
                   node_ptr=node_ptr, num_topics=np.asarray(ntop, np.int32), edges=e, edge_type=et,

@@ -201,3 +201,26 @@ def test_synthesised_paths_are_capped_by_the_questions_wanted(tmp_path: Path) ->
     cap = 60 // (cfg.fusion.max_hops * 2)
     assert set(paths) == {1, 2, 3} and max(paths.values()) <= cap
     assert 40 <= len(qs) <= 2 * 60
+
+
+def test_examples_keep_relation_types_past_127(tmp_path: Path) -> None:
+    """Edge types were packed as int8: on a graph with 300 relation types, type 200 became -56 and the
+    model read the wrong relation (silently: a negative index wraps in torch). The packing now follows the
+    relation count, and evidence widens the types before adding R for the reverse direction."""
+    from qa.data.examples import Graph, TokenEncoder, build_examples, collate, edge_type_dtype
+    from qa.data.questions import Question
+    from retrieval.snapshot import GraphSnapshot
+    from retrieval.subgraph import SubgraphConfig
+
+    assert edge_type_dtype(127) == np.int8 and edge_type_dtype(300) == np.int16 and edge_type_dtype(40_000) == np.int32
+    r = 300
+    ids = [f"n{i}" for i in range(4)]
+    snap = GraphSnapshot.from_arrays(ids, ["Alpha", "Beta", "Gamma", "Delta"], [f"REL_{j}" for j in range(r)],
+                                     [0, 0, 1], [1, 2, 3], [5, 200, 299])
+    graph = Graph(snap, np.zeros((4, 384), np.float32), "types-test", None)
+    tokens = TokenEncoder()
+    q = Question("what is the rel 200 of [Alpha]", ("n2",), "n0", None, "test:1")
+    ex = build_examples([q], graph, tokens, SubgraphConfig(hops=2, text_cache_dir=None), str(tmp_path))
+    assert sorted(ex.edge_type.tolist()) == [5, 200, 299]
+    _, _, batch, _ = collate(ex, [0], graph.name_vectors)
+    assert sorted(batch.edge_type.tolist()) == [5, 200, 299]
