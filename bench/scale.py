@@ -393,7 +393,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 3_000_000, 10_000_000])
     ap.add_argument("--work", type=Path, default=Path(".kgqa/bench/scale"))
-    ap.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
+    ap.add_argument("--stages", nargs="*", default=list(STAGES), choices=STAGES,
+                    help="stages to run (none: only the table and plot of what --out and --merge hold)")
     ap.add_argument("--model", type=Path, default=None, help="QA checkpoint for the answer stage")
     ap.add_argument("--train-model", action="store_true", help="train --model on the smallest size first")
     ap.add_argument("--train-minutes", type=float, default=10.0)
