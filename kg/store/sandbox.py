@@ -304,7 +304,13 @@ def _child(conn: Any, query: str, params: dict[str, Any], limit: int, convert: C
         _forbid_writes()
         if address_space:
             resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+        base = _rss(os.getpid())
         outcome: tuple[Any, ...] = ("ok", *_query(conn, query, params, limit, convert, fd))
+        # The parent's watch polls the resident size: a query that grew past the budget inside the buffer
+        # pool and finished between two polls would slip through (it did on a quiet machine). The peak
+        # says so for certain.
+        if base and _peak_rss(os.getpid()) - base > memory_mb << 20:
+            outcome = ("error", "query", _out_of_memory(memory_mb))
     except ReadOnlyViolation as exc:
         outcome = ("error", "read-only", str(exc))
     except QueryError as exc:
@@ -391,6 +397,18 @@ def _reap_later(pid: int, kill: bool) -> None:
         except ProcessLookupError:
             pass
     threading.Thread(target=_reap, args=(pid, False), name=f"kgqa-reap-{pid}", daemon=True).start()
+
+
+def _peak_rss(pid: int) -> int:
+    """Peak resident memory of ``pid`` in bytes (``VmHWM``; 0 if unknown)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def _rss(pid: int) -> int:
